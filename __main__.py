@@ -1,0 +1,11 @@
+"""InfraTech Souveraine: a GPU cluster on a French provider, described by the stack's config.
+
+    pulumi up -s ovh-gra11      # real deployment (Pulumi CLI, provider credentials)
+    infratech plan ovh-gra11    # the same program, offline, under Pulumi's mock runtime
+"""
+
+from infratech import config, outputs, providers
+
+cfg = config.load()
+cluster = providers.create_cluster(cfg)
+outputs.export(cfg, cluster)

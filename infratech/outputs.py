@@ -1,0 +1,45 @@
+"""Stack outputs: what platform engineers, operators and the CLI read after a deployment."""
+
+from __future__ import annotations
+
+import pulumi
+
+from .config import StackConfig
+from .handle import ClusterHandle
+
+
+def export(cfg: StackConfig, cluster: ClusterHandle) -> None:
+    pulumi.export("provider", cluster.provider)
+    pulumi.export("region", cluster.region)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export(
+        "pools",
+        [
+            {
+                "name": p.name,
+                "role": p.role,
+                "flavor": p.flavor,
+                "gpu_model": p.gpu_model,
+                "gpus_per_node": p.gpus_per_node,
+                "nodes": {"min": p.min_nodes, "desired": p.desired_nodes, "max": p.max_nodes},
+                "labels": p.labels,
+                "taints": list(p.taints),
+            }
+            for p in cluster.pools
+        ],
+    )
+    store = cluster.object_store
+    if store is not None:
+        pulumi.export(
+            "object_store",
+            {
+                "endpoint": store.endpoint,
+                "region": store.region,
+                "buckets": store.buckets,
+                "access_key_id": store.access_key_id,
+                "secret_access_key": store.secret_access_key,
+            },
+        )
+    pulumi.export("teams", [t.name for t in cfg.teams])
+    pulumi.export("driver_preinstalled", cluster.driver_preinstalled)
+    pulumi.export("inventory", cluster.inventory)

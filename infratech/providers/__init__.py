@@ -1,0 +1,15 @@
+"""Providers: one ComponentResource per way of getting a Kubernetes cluster with GPU pools."""
+
+from __future__ import annotations
+
+from ..config import StackConfig
+from ..handle import ClusterHandle
+
+
+def create_cluster(cfg: StackConfig) -> ClusterHandle:
+    """Declare the provider's cluster component for ``cfg`` and return its handle."""
+    if cfg.provider == "ovh":
+        from .ovh import OvhCluster
+
+        return OvhCluster(cfg.name, cfg).handle
+    raise AssertionError(f"provider {cfg.provider!r} passed validation but has no component")
