@@ -1,0 +1,126 @@
+"""The OVHcloud component declares what MKS, the vRack and S3 need, as pulumi_ovh expects it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infratech import catalog
+from infratech.providers import ovh as ovh_provider
+
+POOL = "ovh:CloudProject/kubeNodePool:KubeNodePool"
+BUCKET = "ovh:index/cloudStorageObjectBucket:CloudStorageObjectBucket"
+
+
+def pools(rec):
+    return {r.inputs["name"]: r.inputs for r in rec.by_type(POOL)}
+
+
+def test_cluster_in_gpu_region_on_private_network(default_plan):
+    kube = default_plan.one("ovh:CloudProject/kube:Kube").inputs
+    assert kube["region"] == "GRA11"
+    assert kube["plan"] == "standard" and kube["updatePolicy"] == "MINIMAL_DOWNTIME"
+    assert kube["privateNetworkId"] == "(computed)" and kube["nodesSubnetId"] == "(computed)"
+    assert kube["privateNetworkConfiguration"] == {
+        "defaultVrackGateway": "10.42.0.1",
+        "privateNetworkRoutingAsDefault": True,
+    }
+    net = default_plan.one("ovh:CloudProject/networkPrivate:NetworkPrivate").inputs
+    assert net["regions"] == ["GRA11"]
+    subnet = default_plan.one("ovh:CloudProject/networkPrivateSubnetV2:NetworkPrivateSubnetV2").inputs
+    assert subnet["cidr"] == "10.42.0.0/16" and subnet["gatewayIp"] == "10.42.0.1"
+    assert subnet["allocationPools"] == [{"end": "10.42.255.253", "start": "10.42.0.2"}]
+    gateway = default_plan.one("ovh:CloudProject/gateway:Gateway").inputs
+    assert gateway["model"] == "s" and gateway["region"] == "GRA11"
+
+
+def test_api_server_restricted_to_listed_cidrs(default_plan):
+    restriction = default_plan.one("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions")
+    assert restriction.inputs["ips"] == ["203.0.113.0/24"]
+
+
+def test_gpu_pools_are_labelled_and_tainted(default_plan):
+    by_name = pools(default_plan)
+    assert set(by_name) == {"system", "h100", "l40s"}
+    h100 = by_name["h100"]
+    assert h100["flavorName"] == "h100-380"
+    assert (h100["minNodes"], h100["desiredNodes"], h100["maxNodes"], h100["autoscale"]) == (0, 2, 4, True)
+    labels = h100["template"]["metadata"]["labels"]
+    assert labels["infratech.io/gpu-model"] == "h100-80gb"
+    assert labels["infratech.io/gpu-count"] == "1"
+    assert labels["infratech.io/role"] == "training"
+    assert labels["owner"] == "platform" and labels["cost-centre"] == "ml-research"
+    assert h100["template"]["spec"]["taints"] == [
+        {"effect": "NoSchedule", "key": "nvidia.com/gpu", "value": "present"}
+    ]
+    assert by_name["l40s"]["template"]["metadata"]["labels"]["infratech.io/gpu-model"] == "l40s"
+
+
+def test_system_pool_is_untainted_and_spread(default_plan):
+    system = pools(default_plan)["system"]
+    assert system["template"]["spec"]["taints"] == []
+    assert system["antiAffinity"] is True
+    assert "infratech.io/gpu-model" not in system["template"]["metadata"]["labels"]
+
+
+def test_every_gpu_flavour_is_sold_in_the_region(default_plan):
+    cat = catalog.load()
+    for pool in pools(default_plan).values():
+        offer = cat.offer("ovh", pool["flavorName"])
+        assert offer is not None and offer.sold_in("GRA11")
+        assert "_" not in pool["name"], "MKS refuses '_' in pool names"
+
+
+def test_buckets_versioned_encrypted_protected_in_upper_case_region(default_plan):
+    buckets = {r.inputs["name"]: r for r in default_plan.by_type(BUCKET)}
+    assert set(buckets) == {"llm-gra11-datasets", "llm-gra11-checkpoints"}
+    for res in buckets.values():
+        assert res.inputs["region"] == "GRA"
+        assert res.inputs["versioning"] == {"status": "ENABLED"}
+        assert res.inputs["encryption"] == {"algorithm": "AES256"}
+        assert res.inputs["tags"]["owner"] == "platform"
+        assert res.protect, "a destroy must not lose datasets or checkpoints"
+
+
+def test_s3_user_reaches_only_the_stack_buckets(default_plan):
+    user = default_plan.one("ovh:CloudProject/user:User").inputs
+    assert user["roleNames"] == ["objectstore_operator"]
+    policy = json.loads(default_plan.one("ovh:CloudProject/s3Policy:S3Policy").inputs["policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert sorted(statement["Resource"]) == sorted(
+        f"arn:aws:s3:::llm-gra11-{b}{suffix}" for b in ("datasets", "checkpoints") for suffix in ("", "/*")
+    )
+    assert "s3:*" not in statement["Action"]
+
+
+def test_handle_tells_platform_to_install_the_driver(default_plan):
+    assert default_plan.outputs["driver_preinstalled"] is False
+    assert default_plan.outputs["object_store"]["endpoint"] == "https://s3.gra.io.cloud.ovh.net"
+    pools_out = {p["name"]: p for p in default_plan.outputs["pools"]}
+    assert pools_out["h100"]["gpu_model"] == "h100-80gb" and pools_out["h100"]["gpus_per_node"] == 1
+
+
+@pytest.mark.parametrize(
+    "cidr,first,last",
+    [("10.42.0.0/16", "10.42.0.2", "10.42.255.253"), ("192.168.8.0/24", "192.168.8.2", "192.168.8.253")],
+)
+def test_dhcp_range_leaves_gateway_free(cidr, first, last):
+    import ipaddress
+
+    assert ovh_provider._dhcp_range(ipaddress.IPv4Network(cidr)) == (first, last)
+
+
+def test_stack_without_gateway_or_allowlist(project):
+    from infratech.plan import record
+
+    rec = record(project, "ovh-gra11-l4")
+    assert rec.by_type("ovh:CloudProject/gateway:Gateway") == []
+    assert rec.by_type("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions") == []
+    kube = rec.one("ovh:CloudProject/kube:Kube").inputs
+    assert kube["privateNetworkConfiguration"] == {"defaultVrackGateway": "", "privateNetworkRoutingAsDefault": False}
+    assert kube["plan"] == "free"
+    subnet = rec.one("ovh:CloudProject/networkPrivateSubnetV2:NetworkPrivateSubnetV2").inputs
+    assert subnet["enableGatewayIp"] is False and "gatewayIp" not in subnet
+    assert [b.inputs["name"] for b in rec.by_type(BUCKET)] == ["llm-l4-checkpoints"]
