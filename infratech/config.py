@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Any, Literal, Optional
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Optional
 
 import pulumi
 from pulumi.runtime import config as _pulumi_config
@@ -36,6 +37,14 @@ _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
 _LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _K8S_VERSION = re.compile(r"^1\.(\d+)$")
+_RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def _context_region(info: ValidationInfo) -> Optional["_catalog.Region"]:
+    ctx = info.context or {}
+    if ctx.get("provider") not in PROVIDERS or not ctx.get("region"):
+        return None
+    return _catalog.load().region(ctx["provider"], ctx["region"])
 
 
 def _dns_label(value: str, what: str, max_len: int) -> str:
@@ -60,6 +69,15 @@ def _check_label_value(key: str, value: str) -> None:
         raise ValueError(f"label {key!r} has value {value!r}, which is not a valid Kubernetes label value (at most 63 characters: letters, digits, '-', '_', '.')")
 
 
+def _check_labels(labels: dict[str, str]) -> dict[str, str]:
+    for key, value in labels.items():
+        if key.startswith(RESERVED_LABEL_PREFIX):
+            raise ValueError(f"label {key!r} uses the reserved prefix {RESERVED_LABEL_PREFIX!r}, which the platform sets itself")
+        _check_label_key(key)
+        _check_label_value(key, value)
+    return labels
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -82,9 +100,9 @@ class Pool(_Model):
     name: str
     flavor: str
     role: Literal["system", "training", "inference"]
-    min_nodes: int = Field(default=0, ge=0, le=1000)
-    max_nodes: int = Field(default=1, ge=1, le=1000)
-    desired_nodes: int = Field(default=1, ge=0, le=1000)
+    min_nodes: int = Field(default=0, ge=0, le=1000, strict=True)
+    max_nodes: int = Field(default=1, ge=1, le=1000, strict=True)
+    desired_nodes: int = Field(default=1, ge=0, le=1000, strict=True)
     autoscale: bool = False
     anti_affinity: bool = False
     monthly_billed: bool = False
@@ -100,41 +118,67 @@ class Pool(_Model):
     @field_validator("flavor")
     @classmethod
     def _flavor(cls, v: str, info: ValidationInfo) -> str:
-        ctx = info.context or {}
-        provider, region = ctx.get("provider"), ctx.get("region")
-        if provider not in PROVIDERS or region is None:
+        region = _context_region(info)
+        if region is None:
             return v  # the provider or region is reported on its own
-        cat = _catalog.load()
-        if cat.region(provider, region) is None:
-            return v
-        offer = cat.offer(provider, v)
-        if offer is None or not offer.sold_in(region):
-            sold = ", ".join(cat.flavors_in(provider, region))
-            raise ValueError(f"not a {PROVIDER_TITLES[provider]} flavour sold in {region}; allowed: {sold}")
+        cat, title = _catalog.load(), PROVIDER_TITLES[region.provider]
+        sold = ", ".join(cat.flavors_in(region.provider, region.name))
+        offer = cat.offer(region.provider, v)
+        if offer is None:
+            raise ValueError(f"not a flavour {title} sells in {region.name}; allowed: {sold}")
+        if not offer.sold_in(region.name):
+            raise ValueError(
+                f"{title} sells {v} only in {', '.join(offer.regions or ())}, not in {region.name}; allowed there: {sold}"
+            )
+        return v
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, v: str, info: ValidationInfo) -> str:
+        flavor, provider = info.data.get("flavor"), (info.context or {}).get("provider")
+        offer = _catalog.load().offer(provider, flavor) if provider in PROVIDERS and flavor else None
+        if offer is None:
+            return v  # the flavour is reported on its own
+        if v == "system" and offer.is_gpu:
+            raise ValueError(f"'system' pools must use a CPU flavour, {flavor!r} has GPUs")
+        if v != "system" and not offer.is_gpu:
+            raise ValueError(f"{v!r} pools need a GPU flavour, {flavor!r} has none")
         return v
 
     @field_validator("labels")
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
-        for key, value in v.items():
-            if key.startswith(RESERVED_LABEL_PREFIX):
-                raise ValueError(f"label {key!r} uses the reserved prefix {RESERVED_LABEL_PREFIX!r}, which the platform sets itself")
-            _check_label_key(key)
-            _check_label_value(key, value)
+        return _check_labels(v)
+
+    @field_validator("availability_zone")
+    @classmethod
+    def _zone(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        region = _context_region(info)
+        if v is None or region is None:
+            return v
+        if not region.zones:
+            raise ValueError(f"{region.name} is a single-zone region; leave availability_zone out")
+        if v not in region.zones:
+            raise ValueError(f"not a zone of {region.name}; allowed: {', '.join(region.zones)}")
         return v
 
     @model_validator(mode="after")
     def _sizes(self) -> "Pool":
+        def show(name: str) -> str:
+            value = getattr(self, name)
+            return f"{name} ({value}{'' if name in self.model_fields_set else ', the default'})"
+
+        problems = []
         if self.min_nodes > self.max_nodes:
-            raise ValueError(f"min_nodes ({self.min_nodes}) must not exceed max_nodes ({self.max_nodes})")
-        if not self.min_nodes <= self.desired_nodes <= self.max_nodes:
-            raise ValueError(
-                f"desired_nodes ({self.desired_nodes}) must be between min_nodes ({self.min_nodes}) and max_nodes ({self.max_nodes})"
-            )
+            problems.append(f"{show('min_nodes')} must not exceed {show('max_nodes')}")
+        elif not self.min_nodes <= self.desired_nodes <= self.max_nodes:
+            problems.append(f"{show('desired_nodes')} must be between {show('min_nodes')} and {show('max_nodes')}")
         if self.anti_affinity and self.max_nodes > 5:
-            raise ValueError(f"anti_affinity pools hold at most 5 nodes on OVHcloud MKS; max_nodes is {self.max_nodes}")
+            problems.append(f"anti_affinity pools hold at most 5 nodes on OVHcloud MKS; {show('max_nodes')} is more")
         if self.role == "system" and self.min_nodes < 1:
-            raise ValueError("a system pool needs min_nodes >= 1: cluster services must always have a node")
+            problems.append("a system pool needs min_nodes >= 1: cluster services must always have a node")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -149,6 +193,13 @@ class OvhSettings(_Model):
     gateway_model: Literal["s", "m", "l", "xl", "2xl"] = "s"
     vlan_id: int = Field(default=0, ge=0, le=4000)
     private_network_routing_as_default: bool = True
+
+    @field_validator("kube_version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            raise ValueError(f"write the version in quotes, e.g. \"1.31\": YAML reads an unquoted {v} as a number")
+        return v
 
     @field_validator("kube_version")
     @classmethod
@@ -166,8 +217,8 @@ class OvhSettings(_Model):
                 net = ipaddress.ip_network(cidr, strict=True)
             except ValueError as exc:
                 raise ValueError(f"{cidr!r} is not a CIDR block ({exc})") from None
-            if net.prefixlen == 0:
-                raise ValueError(f"{cidr!r} opens the Kubernetes API to the whole Internet; list the networks that need it")
+            if net.prefixlen < 8:
+                raise ValueError(f"{cidr!r} opens the Kubernetes API to a large part of the Internet (wider than /8); list the networks that need it")
         return v
 
 
@@ -182,7 +233,7 @@ class Network(_Model):
             net = ipaddress.IPv4Network(v, strict=True)
         except ValueError as exc:
             raise ValueError(f"not an IPv4 CIDR block ({exc})") from None
-        if not net.is_private:
+        if not any(net.subnet_of(block) for block in _RFC1918):
             raise ValueError("must be a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)")
         if net.prefixlen > 24 or net.prefixlen < 8:
             raise ValueError("prefix length must be between /8 and /24")
@@ -203,6 +254,17 @@ class Bucket(_Model):
 
 class ObjectStorage(_Model):
     region: Optional[str] = None
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        provider = (info.context or {}).get("provider")
+        if v is None or provider not in PROVIDERS:
+            return v
+        known = sorted({r.object_storage_region for r in _catalog.load().regions(provider).values()})
+        if v.upper() not in {k.upper() for k in known}:
+            raise ValueError(f"not an object-storage region of {PROVIDER_TITLES[provider]}; allowed: {', '.join(known)}")
+        return v
     buckets: tuple[Bucket, ...] = (Bucket(name="datasets"), Bucket(name="checkpoints"))
 
     @field_validator("buckets")
@@ -227,7 +289,7 @@ class Platform(_Model):
 
 class Team(_Model):
     name: str
-    gpu_quota: dict[str, int] = Field(default_factory=dict)
+    gpu_quota: dict[str, Annotated[int, Field(strict=True)]] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -260,7 +322,7 @@ class StackConfig(_Model):
     object_storage: ObjectStorage = ObjectStorage()
     platform: Platform = Platform()
     teams: tuple[Team, ...] = ()
-    budget_eur_per_month: Optional[int] = Field(default=None, ge=0)
+    budget_eur_per_month: Optional[int] = Field(default=None, ge=0, strict=True)
     budget_enforced: bool = False
 
     @field_validator("provider")
@@ -284,26 +346,26 @@ class StackConfig(_Model):
         regions = _catalog.load().regions(provider)
         if v not in regions or not regions[v].kubernetes:
             allowed = ", ".join(sorted(r for r, facts in regions.items() if facts.kubernetes))
-            raise ValueError(f"not a {PROVIDER_TITLES[provider]} region with managed Kubernetes; allowed: {allowed}")
+            raise ValueError(f"not a region where {PROVIDER_TITLES[provider]} runs managed Kubernetes; allowed: {allowed}")
         return v
 
     @field_validator("labels")
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
-        for key, value in v.items():
-            _check_label_key(key)
-            _check_label_value(key, value)
-        return v
+        return _check_labels(v)
 
     @field_validator("pools")
     @classmethod
     def _pools(cls, v: tuple[Pool, ...]) -> tuple[Pool, ...]:
+        problems = []
         names = [p.name for p in v]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"pool names must be unique; repeated: {', '.join(dupes)}")
+            problems.append(f"pool names must be unique; repeated: {', '.join(dupes)}")
         if not any(p.role == "system" for p in v):
-            raise ValueError("at least one pool needs role 'system': GPU pools are tainted, cluster services need somewhere to run")
+            problems.append("at least one pool needs role 'system': GPU pools are tainted, cluster services need somewhere to run")
+        if problems:
+            raise ValueError("; ".join(problems))
         return v
 
     @field_validator("teams")
@@ -314,19 +376,6 @@ class StackConfig(_Model):
         if dupes:
             raise ValueError(f"team names must be unique; repeated: {', '.join(dupes)}")
         return v
-
-    @model_validator(mode="after")
-    def _roles_match_flavours(self) -> "StackConfig":
-        problems = []
-        for i, pool in enumerate(self.pools):
-            offer = self.offer(pool)
-            if pool.role == "system" and offer.is_gpu:
-                problems.append(f"pools[{i}].role: 'system' pools must use a CPU flavour, {pool.flavor!r} has GPUs")
-            if pool.role != "system" and not offer.is_gpu:
-                problems.append(f"pools[{i}].role: {pool.role!r} pools need a GPU flavour, {pool.flavor!r} has none")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
 
     # -- derived views (computed, never stored) ----------------------------------------------
     def offer(self, pool: Pool) -> _catalog.Offer:
@@ -375,6 +424,20 @@ class StackConfigError(pulumi.RunError):
 
 _MISSING = object()
 
+# pydantic's words for YAML shapes, in the words of someone writing YAML
+_PLAIN_WORDS = {
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+}
+
 
 def _path(loc: tuple) -> str:
     out = ""
@@ -394,15 +457,12 @@ def _problems(exc: ValidationError) -> list[Problem]:
             msg = "is required"
         elif err["type"] == "extra_forbidden":
             msg = "is not a known key" + _known_keys_hint(loc)
-        elif isinstance(given, dict) and err["type"] not in ("model_type", "dict_type"):
+        elif err["type"] in _PLAIN_WORDS:
+            msg = _PLAIN_WORDS[err["type"]]
+        elif isinstance(given, dict):
             given = _MISSING  # a whole-object error: the message names the fields
-        if isinstance(given, dict) and len(json.dumps(given, default=str)) > 120:
+        if isinstance(given, (dict, list, tuple)) and len(json.dumps(given, default=str)) > 120:
             given = _MISSING
-        if "; " in msg and msg.startswith("pools["):  # stack-level checks that name their own paths
-            for part in msg.split("; "):
-                path, _, text = part.partition(": ")
-                problems.append(Problem(path=path, message=text, given=_MISSING))
-            continue
         problems.append(Problem(path=_path(loc), message=msg, given=given))
     return problems
 
@@ -426,15 +486,18 @@ def _known_keys_hint(loc: tuple) -> str:
 
 def _context(raw: dict) -> dict:
     """What field validators need to know of the rest of the stack, read leniently from raw data."""
-    provider = raw.get("provider") if isinstance(raw.get("provider"), str) else None
-    region = raw.get("region") if isinstance(raw.get("region"), str) else None
+    def text(value: Any) -> Optional[str]:
+        return value.strip() if isinstance(value, str) else None  # as the models see it
+
+    provider, region = text(raw.get("provider")), text(raw.get("region"))
     models: Optional[set[str]] = None
     pools = raw.get("pools")
     if provider in PROVIDERS and isinstance(pools, list):
         cat = _catalog.load()
         models = set()
         for pool in pools:
-            offer = cat.offer(provider, pool.get("flavor")) if isinstance(pool, dict) else None
+            flavor = text(pool.get("flavor")) if isinstance(pool, dict) else None
+            offer = cat.offer(provider, flavor) if flavor else None
             if offer is None:
                 models = None  # a bad flavour is reported on its own; do not guess the models
                 break
@@ -458,24 +521,25 @@ def _decode(value: str) -> Any:
         return value  # a plain string
 
 
-def raw_from_pulumi() -> dict:
-    """Every ``infratech:*`` key of the running stack, decoded from Pulumi's string form.
-
-    Pulumi hands structured values over as JSON text and scalars as plain text; keys whose
-    field is a string are kept as text so that ``name: "2026"`` stays a string.
-    """
+def raw_from_config(config: Mapping[str, Optional[str]]) -> dict:
+    """The ``infratech:*`` keys of a Pulumi config map, namespace removed, decoded from Pulumi's
+    string form: structured values arrive as JSON text, scalars as plain text. Keys whose field
+    is a string stay text, so that ``name: "2026"`` remains a string."""
     prefix = NAMESPACE + ":"
     string_keys = {k for k, f in StackConfig.model_fields.items() if f.annotation is str}
-    config = pulumi.Config(NAMESPACE)
     raw = {}
-    # The language host sets config in-process; older hosts and tests pass it in PULUMI_CONFIG.
-    keys = {*pulumi.runtime.get_config_env(), *_pulumi_config.CONFIG.get()}
-    for key in sorted(keys):
+    for key in sorted(config):
         if key.startswith(prefix):
-            short = key[len(prefix):]
-            value = config.get(short)
+            short, value = key[len(prefix):], config[key]
             raw[short] = value if short in string_keys or value is None else _decode(value)
     return raw
+
+
+def raw_from_pulumi() -> dict:
+    """Every ``infratech:*`` key of the running stack."""
+    # The language host sets config in-process; older hosts and tests pass it in PULUMI_CONFIG.
+    keys = {*pulumi.runtime.get_config_env(), *_pulumi_config.CONFIG.get()}
+    return raw_from_config({key: pulumi.runtime.get_config(key) for key in keys})
 
 
 def load() -> StackConfig:

@@ -62,6 +62,11 @@ def read_stack_config(project: Project, stack: str) -> tuple[dict[str, str], lis
     if not path.is_file():
         known = ", ".join(project.stacks()) or "none"
         raise StackFileError(f"unknown stack {stack!r}: {path} does not exist; stacks: {known}")
+    return read_config_file(path, project.name)
+
+
+def read_config_file(path: Path, project_name: str) -> tuple[dict[str, str], list[str]]:
+    """One stack file's ``config:`` as Pulumi hands it over (see :func:`read_stack_config`)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -71,7 +76,9 @@ def read_stack_config(project: Project, stack: str) -> tuple[dict[str, str], lis
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in (data.get("config") or {}).items():
-        full = key if ":" in key else f"{project.name}:{key}"
+        full = key if ":" in key else f"{project_name}:{key}"
+        if value is None:
+            continue  # `key:` left empty is unset, as for the Pulumi CLI
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full] = SECRET_PLACEHOLDER
             secret_keys.append(full)
