@@ -1,31 +1,22 @@
-"""Typed stack configuration: the one place that reads ``pulumi.Config``.
-
-Everything else receives a validated, frozen :class:`StackConfig`. Problems in a stack file are
-reported all at once, each with its key path (``pools[1].flavor``), the value given and what is
-allowed; :class:`StackConfigError` carries them.
-"""
+"""The stack configuration models: one frozen pydantic model per concern, validated against the
+catalog (flavours per region, regions per provider). Read by :mod:`infratech.config.load`."""
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Optional
 
-import pulumi
-from pulumi.runtime import config as _pulumi_config
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from . import catalog as _catalog
+from .. import catalog as _catalog
 
 NAMESPACE = "infratech"
 PROVIDERS = ("ovh",)  # providers whose Cluster component exists; the catalog knows more
@@ -67,6 +58,11 @@ def _check_label_key(key: str) -> None:
 def _check_label_value(key: str, value: str) -> None:
     if value and not (_LABEL_NAME.match(value) and len(value) <= 63):
         raise ValueError(f"label {key!r} has value {value!r}, which is not a valid Kubernetes label value (at most 63 characters: letters, digits, '-', '_', '.')")
+
+
+def _repeated(names) -> list[str]:
+    names = list(names)
+    return sorted({n for n in names if names.count(n) > 1})
 
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -270,8 +266,7 @@ class ObjectStorage(_Model):
     @field_validator("buckets")
     @classmethod
     def _unique(cls, v: tuple[Bucket, ...]) -> tuple[Bucket, ...]:
-        names = [b.name for b in v]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = _repeated(b.name for b in v)
         if dupes:
             raise ValueError(f"bucket names must be unique; repeated: {', '.join(dupes)}")
         return v
@@ -358,8 +353,7 @@ class StackConfig(_Model):
     @classmethod
     def _pools(cls, v: tuple[Pool, ...]) -> tuple[Pool, ...]:
         problems = []
-        names = [p.name for p in v]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = _repeated(p.name for p in v)
         if dupes:
             problems.append(f"pool names must be unique; repeated: {', '.join(dupes)}")
         if not any(p.role == "system" for p in v):
@@ -371,8 +365,7 @@ class StackConfig(_Model):
     @field_validator("teams")
     @classmethod
     def _teams(cls, v: tuple[Team, ...]) -> tuple[Team, ...]:
-        names = [t.name for t in v]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = _repeated(t.name for t in v)
         if dupes:
             raise ValueError(f"team names must be unique; repeated: {', '.join(dupes)}")
         return v
@@ -395,153 +388,3 @@ class StackConfig(_Model):
 
     def bucket_name(self, bucket: Bucket) -> str:
         return f"{self.name}-{bucket.name}"
-
-
-# -- errors -------------------------------------------------------------------------------------
-class Problem(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    path: str
-    message: str
-    given: Any = None
-
-
-class StackConfigError(pulumi.RunError):
-    """Every problem of a stack's configuration. A clean, traceback-free failure under Pulumi."""
-
-    def __init__(self, stack: str, problems: list[Problem]):
-        self.stack = stack
-        self.problems = problems
-        super().__init__(self.render())
-
-    def render(self) -> str:
-        n = len(self.problems)
-        lines = [f"stack {self.stack!r}: {n} configuration problem{'s' if n != 1 else ''}"]
-        for p in self.problems:
-            given = "" if p.given is _MISSING else f" (given: {json.dumps(p.given, default=str)})"
-            lines.append(f"  {p.path}: {p.message}{given}")
-        return "\n".join(lines)
-
-
-_MISSING = object()
-
-# pydantic's words for YAML shapes, in the words of someone writing YAML
-_PLAIN_WORDS = {
-    "tuple_type": "must be a list",
-    "list_type": "must be a list",
-    "dict_type": "must be a mapping",
-    "model_type": "must be a mapping",
-    "model_attributes_type": "must be a mapping",
-    "string_type": "must be a string",
-    "int_type": "must be a whole number",
-    "int_parsing": "must be a whole number",
-    "bool_type": "must be true or false",
-    "bool_parsing": "must be true or false",
-}
-
-
-def _path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(stack)"
-
-
-def _problems(exc: ValidationError) -> list[Problem]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        msg = err["msg"].removeprefix("Value error, ")
-        loc = tuple(err["loc"])
-        given = err.get("input", _MISSING)
-        if err["type"] == "missing":
-            given = _MISSING
-            msg = "is required"
-        elif err["type"] == "extra_forbidden":
-            msg = "is not a known key" + _known_keys_hint(loc)
-        elif err["type"] in _PLAIN_WORDS:
-            msg = _PLAIN_WORDS[err["type"]]
-        elif isinstance(given, dict):
-            given = _MISSING  # a whole-object error: the message names the fields
-        if isinstance(given, (dict, list, tuple)) and len(json.dumps(given, default=str)) > 120:
-            given = _MISSING
-        problems.append(Problem(path=_path(loc), message=msg, given=given))
-    return problems
-
-
-def _known_keys_hint(loc: tuple) -> str:
-    model: Any = StackConfig
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return ""
-        ann = field.annotation
-        args = getattr(ann, "__args__", ())
-        candidates = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not candidates:
-            return ""
-        model = candidates[0]
-    return "; allowed: " + ", ".join(model.model_fields)
-
-
-def _context(raw: dict) -> dict:
-    """What field validators need to know of the rest of the stack, read leniently from raw data."""
-    def text(value: Any) -> Optional[str]:
-        return value.strip() if isinstance(value, str) else None  # as the models see it
-
-    provider, region = text(raw.get("provider")), text(raw.get("region"))
-    models: Optional[set[str]] = None
-    pools = raw.get("pools")
-    if provider in PROVIDERS and isinstance(pools, list):
-        cat = _catalog.load()
-        models = set()
-        for pool in pools:
-            flavor = text(pool.get("flavor")) if isinstance(pool, dict) else None
-            offer = cat.offer(provider, flavor) if flavor else None
-            if offer is None:
-                models = None  # a bad flavour is reported on its own; do not guess the models
-                break
-            if offer.is_gpu:
-                models.add(offer.gpu_model_id)
-    return {"provider": provider, "region": region, "pool_gpu_models": models}
-
-
-def parse(raw: dict, stack: str) -> StackConfig:
-    """Validate a stack's ``infratech:`` settings (keys without the namespace)."""
-    try:
-        return StackConfig.model_validate(raw, context=_context(raw))
-    except ValidationError as exc:
-        raise StackConfigError(stack, _problems(exc)) from None
-
-
-def _decode(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value  # a plain string
-
-
-def raw_from_config(config: Mapping[str, Optional[str]]) -> dict:
-    """The ``infratech:*`` keys of a Pulumi config map, namespace removed, decoded from Pulumi's
-    string form: structured values arrive as JSON text, scalars as plain text. Keys whose field
-    is a string stay text, so that ``name: "2026"`` remains a string."""
-    prefix = NAMESPACE + ":"
-    string_keys = {k for k, f in StackConfig.model_fields.items() if f.annotation is str}
-    raw = {}
-    for key in sorted(config):
-        if key.startswith(prefix):
-            short, value = key[len(prefix):], config[key]
-            raw[short] = value if short in string_keys or value is None else _decode(value)
-    return raw
-
-
-def raw_from_pulumi() -> dict:
-    """Every ``infratech:*`` key of the running stack."""
-    # The language host sets config in-process; older hosts and tests pass it in PULUMI_CONFIG.
-    keys = {*pulumi.runtime.get_config_env(), *_pulumi_config.CONFIG.get()}
-    return raw_from_config({key: pulumi.runtime.get_config(key) for key in keys})
-
-
-def load() -> StackConfig:
-    """Read and validate the running stack's configuration (the Pulumi program's entry point)."""
-    return parse(raw_from_pulumi(), pulumi.get_stack())

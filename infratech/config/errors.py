@@ -1,0 +1,97 @@
+"""Problems of a stack's configuration, each with its key path, the value given and what is
+allowed, in the words of someone writing YAML."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .models import StackConfig
+
+class Problem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    path: str
+    message: str
+    given: Any = None
+
+
+class StackConfigError(pulumi.RunError):
+    """Every problem of a stack's configuration. A clean, traceback-free failure under Pulumi."""
+
+    def __init__(self, stack: str, problems: list[Problem]):
+        self.stack = stack
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        n = len(self.problems)
+        lines = [f"stack {self.stack!r}: {n} configuration problem{'s' if n != 1 else ''}"]
+        for p in self.problems:
+            given = "" if p.given is _MISSING else f" (given: {json.dumps(p.given, default=str)})"
+            lines.append(f"  {p.path}: {p.message}{given}")
+        return "\n".join(lines)
+
+
+_MISSING = object()
+
+# pydantic's words for YAML shapes, in the words of someone writing YAML
+_PLAIN_WORDS = {
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+}
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(stack)"
+
+
+def _problems(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        msg = err["msg"].removeprefix("Value error, ")
+        loc = tuple(err["loc"])
+        given = err.get("input", _MISSING)
+        if err["type"] == "missing":
+            given = _MISSING
+            msg = "is required"
+        elif err["type"] == "extra_forbidden":
+            msg = "is not a known key" + _known_keys_hint(loc)
+        elif err["type"] in _PLAIN_WORDS:
+            msg = _PLAIN_WORDS[err["type"]]
+        elif isinstance(given, dict):
+            given = _MISSING  # a whole-object error: the message names the fields
+        if isinstance(given, (dict, list, tuple)) and len(json.dumps(given, default=str)) > 120:
+            given = _MISSING
+        problems.append(Problem(path=_path(loc), message=msg, given=given))
+    return problems
+
+
+def _known_keys_hint(loc: tuple) -> str:
+    model: Any = StackConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return ""
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            return ""
+        model = candidates[0]
+    return "; allowed: " + ", ".join(model.model_fields)
