@@ -8,6 +8,7 @@ import re
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -74,6 +75,10 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
     return labels
 
 
+# Kubernetes-style labels; the infratech.io/ prefix is the platform's own
+Labels = Annotated[dict[str, str], AfterValidator(_check_labels)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -103,7 +108,7 @@ class Pool(_Model):
     anti_affinity: bool = False
     monthly_billed: bool = False
     availability_zone: Optional[str] = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     taints: tuple[Taint, ...] = ()
 
     @field_validator("name")
@@ -140,11 +145,6 @@ class Pool(_Model):
         if v != "system" and not offer.is_gpu:
             raise ValueError(f"{v!r} pools need a GPU flavour, {flavor!r} has none")
         return v
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_labels(v)
 
     @field_validator("availability_zone")
     @classmethod
@@ -310,7 +310,7 @@ class StackConfig(_Model):
     provider: str
     name: str = "infratech"
     region: str
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     ovh: OvhSettings = OvhSettings()
     network: Network = Network()
     pools: tuple[Pool, ...] = Field(min_length=1)
@@ -343,11 +343,6 @@ class StackConfig(_Model):
             allowed = ", ".join(sorted(r for r, facts in regions.items() if facts.kubernetes))
             raise ValueError(f"not a region where {PROVIDER_TITLES[provider]} runs managed Kubernetes; allowed: {allowed}")
         return v
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_labels(v)
 
     @field_validator("pools")
     @classmethod
