@@ -48,7 +48,3 @@ class ClusterHandle:
     driver_preinstalled: bool
     gpu_operator_preinstalled: bool
     inventory: dict = field(default_factory=dict)
-
-    @property
-    def gpu_pools(self) -> tuple[PoolHandle, ...]:
-        return tuple(p for p in self.pools if p.gpu_model is not None)
