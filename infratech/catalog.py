@@ -15,6 +15,7 @@ from typing import Optional
 import yaml
 
 HOURS_PER_MONTH = 730  # the convention providers use for monthly list prices (8760 h / 12)
+SECNUMCLOUD_STATUSES = ("qualified", "not_qualified", "unverified")
 
 
 def gpu_model_id(gpu_model: str) -> str:
@@ -32,6 +33,11 @@ class Region:
     kubernetes: bool
     city: Optional[str] = None
     zones: tuple[str, ...] = ()
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """The region's own name and its zones: where an offer of this region may be listed."""
+        return (self.name, *self.zones)
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,37 @@ class Offer:
     def eur_per_month(self) -> Optional[float]:
         return None if self.eur_per_hour is None else round(self.eur_per_hour * HOURS_PER_MONTH, 2)
 
-    def sold_in(self, region: str) -> bool:
-        return self.regions is None or region in self.regions
+    def sold_in(self, location: str) -> bool:
+        """Sold in this region or zone (as the source lists it; see ``Catalog.flavors_in``)."""
+        return self.regions is None or location in self.regions
+
+    def sold_in_region(self, region: "Region") -> bool:
+        """Sold in the region or in any of its zones."""
+        return self.regions is None or any(loc in self.regions for loc in region.locations)
+
+
+@dataclass(frozen=True)
+class ProviderFacts:
+    """Who sells a provider's offers and under which law: what a sovereignty review asks first.
+
+    ``secnumcloud`` is the status of the offers in this catalog (see ``SECNUMCLOUD_STATUSES``),
+    not of everything the company sells; ``secnumcloud_note`` says what the sources say.
+    """
+
+    provider: str
+    title: str
+    company: str
+    country: str  # ISO 3166 code of the country whose law the company answers to
+    parent: Optional[str]
+    secnumcloud: str
+    secnumcloud_note: str
+    source: str
+    as_of: Optional[str]
+
+    @property
+    def jurisdiction(self) -> str:
+        """``FR`` or ``FR (Iliad group)``: the country, with the parent group where one is known."""
+        return self.country if self.parent is None else f"{self.country} ({self.parent})"
 
 
 class Catalog:
@@ -105,16 +140,51 @@ class Catalog:
             if offer.source not in self.sources and " " not in offer.source:
                 raise ValueError(f"catalog.yaml: offer {key} names unknown source {offer.source!r}")
             self._offers[key] = offer
+        self._provider_facts = {name: self._read_provider(name, rec) for name, rec in (data.get("providers") or {}).items()}
+        missing = sorted({o.provider for o in self._offers.values()} - set(self._provider_facts))
+        if missing:
+            raise ValueError(f"catalog.yaml: offers of {', '.join(missing)} but no entry under 'providers' (who sells, under which law)")
+
+    def _read_provider(self, name: str, rec: dict) -> ProviderFacts:
+        facts = ProviderFacts(
+            provider=name,
+            title=rec["title"],
+            company=rec["company"],
+            country=rec["country"],
+            parent=rec.get("parent"),
+            secnumcloud=rec["secnumcloud"],
+            secnumcloud_note=rec["secnumcloud_note"],
+            source=rec["source"],
+            as_of=None if rec.get("as_of") is None else str(rec["as_of"]),
+        )
+        if facts.secnumcloud not in SECNUMCLOUD_STATUSES:
+            raise ValueError(
+                f"catalog.yaml: providers.{name}.secnumcloud is {facts.secnumcloud!r}; allowed: {', '.join(SECNUMCLOUD_STATUSES)}"
+            )
+        if facts.source not in self.sources:
+            raise ValueError(f"catalog.yaml: providers.{name} names unknown source {facts.source!r}")
+        return facts
 
     # -- providers and regions -------------------------------------------------------------
     def providers(self) -> list[str]:
         return sorted(self._regions)
+
+    def provider_facts(self, provider: str) -> Optional[ProviderFacts]:
+        """Company, jurisdiction and SecNumCloud status; None for a provider the catalog does not sell."""
+        return self._provider_facts.get(provider)
 
     def regions(self, provider: str) -> dict[str, Region]:
         return dict(self._regions.get(provider, {}))
 
     def region(self, provider: str, name: str) -> Optional[Region]:
         return self._regions.get(provider, {}).get(name)
+
+    def location(self, provider: str, name: str) -> Optional[Region]:
+        """The region a region or zone name belongs to (``fr-par-2`` -> ``fr-par``)."""
+        for region in self._regions.get(provider, {}).values():
+            if name in region.locations:
+                return region
+        return None
 
     # -- offers ----------------------------------------------------------------------------
     def offers(self, provider: Optional[str] = None) -> list[Offer]:
@@ -123,13 +193,17 @@ class Catalog:
     def offer(self, provider: str, flavor: str) -> Optional[Offer]:
         return self._offers.get((provider, flavor))
 
-    def flavors_in(self, provider: str, region: str, gpu_only: bool = False) -> list[str]:
-        """Flavours of ``provider`` sold in ``region``, sorted, for error messages and listings."""
-        return sorted(
-            o.flavor
-            for o in self.offers(provider)
-            if o.sold_in(region) and (o.is_gpu or not gpu_only)
-        )
+    def flavors_in(self, provider: str, location: str, gpu_only: bool = False) -> list[str]:
+        """Flavours of ``provider`` sold in ``location``, sorted, for error messages and listings.
+
+        A zone gives what is sold in that zone; a region gives what is sold in it or any of its zones.
+        """
+        region = self.region(provider, location)
+
+        def sold(o: Offer) -> bool:
+            return o.sold_in_region(region) if region is not None else o.sold_in(location)
+
+        return sorted(o.flavor for o in self.offers(provider) if sold(o) and (o.is_gpu or not gpu_only))
 
     def gpu_models(self, provider: Optional[str] = None) -> list[str]:
         return sorted({o.gpu_model_id for o in self.offers(provider) if o.is_gpu})

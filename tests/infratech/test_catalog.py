@@ -28,7 +28,7 @@ def test_every_offer_has_a_source_and_known_regions():
     for offer in cat.offers():
         assert offer.source in cat.sources, offer
         for region in offer.regions or ():
-            assert cat.region(offer.provider, region) is not None, f"{offer.flavor}: unknown region {region}"
+            assert cat.location(offer.provider, region) is not None, f"{offer.flavor}: unknown region or zone {region}"
 
 
 def test_unknown_prices_stay_unknown():
@@ -45,6 +45,9 @@ def test_gpu_flavours_sold_only_where_the_sources_say():
     assert "h100-380" not in cat.flavors_in("ovh", "GRA9")
     assert "b3-16" in cat.flavors_in("ovh", "GRA9"), "general-purpose flavours are not region-bound"
     assert cat.flavors_in("scaleway", "fr-par-2", gpu_only=True)[0] == "B300-SXM-8-288G"
+    assert "RENDER-S" not in cat.flavors_in("scaleway", "fr-par-2"), "Scaleway sells per zone"
+    assert {"RENDER-S", "H100-SXM-8-80G"} <= set(cat.flavors_in("scaleway", "fr-par")), "a region sells what its zones sell"
+    assert cat.location("scaleway", "fr-par-2").name == "fr-par"
 
 
 @pytest.mark.skipif(not REFERENCE.is_file(), reason="shared/reference is not beside this checkout")
