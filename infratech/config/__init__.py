@@ -8,7 +8,11 @@ allowed; :class:`StackConfigError` carries them.
 from .errors import Problem, StackConfigError
 from .load import load, parse, raw_from_config, raw_from_pulumi
 from .models import (
+    CATALOG_PROVIDERS,
     GPU_TAINT_KEY,
+    SECRET_KEYS,
+    ExistingSettings,
+    ScalewaySettings,
     NAMESPACE,
     PROVIDER_TITLES,
     PROVIDERS,
@@ -25,6 +29,7 @@ from .models import (
 )
 
 __all__ = [
+    "CATALOG_PROVIDERS", "SECRET_KEYS", "ExistingSettings", "ScalewaySettings",
     "GPU_TAINT_KEY", "NAMESPACE", "PROVIDER_TITLES", "PROVIDERS", "RESERVED_LABEL_PREFIX",
     "Bucket", "Network", "ObjectStorage", "OvhSettings", "Platform", "Pool", "Problem",
     "StackConfig", "StackConfigError", "Taint", "Team",

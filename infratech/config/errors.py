@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .models import StackConfig
+from .models import SECRET_KEYS, StackConfig
 
 class Problem(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -61,13 +61,18 @@ def _path(loc: tuple) -> str:
 
 def _problems(exc: ValidationError) -> list[Problem]:
     problems = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors:
+        if err["type"] == "too_short" and any(len(e["loc"]) > len(err["loc"]) and e["loc"][: len(err["loc"])] == err["loc"] for e in errors):
+            continue  # the list is short only because its items failed, which are reported themselves
         msg = err["msg"].removeprefix("Value error, ")
         loc = tuple(err["loc"])
         given = err.get("input", _MISSING)
         if err["type"] == "missing":
             given = _MISSING
             msg = "is required"
+        elif msg.startswith("is required") and given is None:
+            given = _MISSING  # a required key left out, checked through its default
         elif err["type"] == "extra_forbidden":
             msg = "is not a known key" + _known_keys_hint(loc)
         elif err["type"] in _PLAIN_WORDS:
@@ -76,6 +81,8 @@ def _problems(exc: ValidationError) -> list[Problem]:
             given = _MISSING  # a whole-object error: the message names the fields
         if isinstance(given, (dict, list, tuple)) and len(json.dumps(given, default=str)) > 120:
             given = _MISSING
+        if loc and loc[0] in SECRET_KEYS and given is not _MISSING:
+            given = "[secret]"  # a credential is never echoed back, not even a wrongly given one
         problems.append(Problem(path=_path(loc), message=msg, given=given))
     return problems
 

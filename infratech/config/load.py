@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
 import pulumi
 from pulumi.runtime import config as _pulumi_config
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from .. import catalog as _catalog
-from .errors import StackConfigError, _problems
-from .models import NAMESPACE, PROVIDERS, StackConfig
+from .errors import Problem, StackConfigError, _problems
+from .models import CATALOG_PROVIDERS, NAMESPACE, StackConfig
 
-def _context(raw: dict) -> dict:
+def _context(raw: dict, secret_keys: Optional[set[str]] = None) -> dict:
     """What field validators need to know of the rest of the stack, read leniently from raw data."""
     def text(value: Any) -> Optional[str]:
         return value.strip() if isinstance(value, str) else None  # as the models see it
 
     provider, region = text(raw.get("provider")), text(raw.get("region"))
+    cat = _catalog.load()
+    pools = raw.get("pools") if isinstance(raw.get("pools"), list) else None
     models: Optional[set[str]] = None
-    pools = raw.get("pools")
-    if provider in PROVIDERS and isinstance(pools, list):
-        cat = _catalog.load()
+    if provider == "existing" and pools is not None:
+        models = {text(p.get("gpu_model")) for p in pools if isinstance(p, dict) and text(p.get("gpu_model"))}
+    elif provider in CATALOG_PROVIDERS and pools is not None:
         models = set()
         for pool in pools:
             flavor = text(pool.get("flavor")) if isinstance(pool, dict) else None
@@ -33,15 +35,32 @@ def _context(raw: dict) -> dict:
                 break
             if offer.is_gpu:
                 models.add(offer.gpu_model_id)
-    return {"provider": provider, "region": region, "pool_gpu_models": models}
+    zone = None
+    facts = cat.region(provider, region) if provider == "scaleway" and region else None
+    if facts is not None:
+        settings = raw.get("scaleway") if isinstance(raw.get("scaleway"), dict) else {}
+        wanted = text(settings.get("zone")) if "zone" in settings else facts.zones[0]
+        zone = wanted if wanted in facts.zones else None  # a bad zone is reported on its own
+    return {"provider": provider, "region": region, "zone": zone, "pool_gpu_models": models, "secret_keys": secret_keys}
 
 
-def parse(raw: dict, stack: str) -> StackConfig:
-    """Validate a stack's ``infratech:`` settings (keys without the namespace)."""
+def parse(raw: dict, stack: str, secret_keys: Optional[Iterable[str]] = None) -> StackConfig:
+    """Validate a stack's ``infratech:`` settings (keys without the namespace).
+
+    ``secret_keys``: the keys that came as Pulumi secrets; credentials given in plain text are
+    refused. ``None`` skips that check (tests of other rules).
+    """
+    secrets = None if secret_keys is None else set(secret_keys)
     try:
-        return StackConfig.model_validate(raw, context=_context(raw))
+        cfg = StackConfig.model_validate(raw, context=_context(raw, secrets))
     except ValidationError as exc:
         raise StackConfigError(stack, _problems(exc)) from None
+    from .. import costs  # here, not at the top: costs works on StackConfig, which this package defines
+
+    budget = costs.budget_problem(cfg)  # an enforced budget the known max-node cost already exceeds
+    if budget is not None:
+        raise StackConfigError(stack, [Problem(path="budget_eur_per_month", message=budget, given=cfg.budget_eur_per_month)])
+    return cfg
 
 
 def _decode(value: str) -> Any:
@@ -56,7 +75,8 @@ def raw_from_config(config: Mapping[str, Optional[str]]) -> dict:
     string form: structured values arrive as JSON text, scalars as plain text. Keys whose field
     is a string stay text, so that ``name: "2026"`` remains a string."""
     prefix = NAMESPACE + ":"
-    string_keys = {k for k, f in StackConfig.model_fields.items() if f.annotation is str}
+    text_types = (str, Optional[str], SecretStr, Optional[SecretStr])
+    string_keys = {k for k, f in StackConfig.model_fields.items() if f.annotation in text_types}
     raw = {}
     for key in sorted(config):
         if key.startswith(prefix):
@@ -65,13 +85,22 @@ def raw_from_config(config: Mapping[str, Optional[str]]) -> dict:
     return raw
 
 
+def _running_keys() -> set[str]:
+    # The language host sets config in-process; older hosts and tests pass it in PULUMI_CONFIG.
+    return {*pulumi.runtime.get_config_env(), *_pulumi_config.CONFIG.get()}
+
+
 def raw_from_pulumi() -> dict:
     """Every ``infratech:*`` key of the running stack."""
-    # The language host sets config in-process; older hosts and tests pass it in PULUMI_CONFIG.
-    keys = {*pulumi.runtime.get_config_env(), *_pulumi_config.CONFIG.get()}
-    return raw_from_config({key: pulumi.runtime.get_config(key) for key in keys})
+    return raw_from_config({key: pulumi.runtime.get_config(key) for key in _running_keys()})
+
+
+def secret_keys_from_pulumi() -> set[str]:
+    """The ``infratech:*`` keys of the running stack that are Pulumi secrets, namespace removed."""
+    prefix = NAMESPACE + ":"
+    return {k[len(prefix):] for k in _running_keys() if k.startswith(prefix) and pulumi.runtime.is_config_secret(k)}
 
 
 def load() -> StackConfig:
     """Read and validate the running stack's configuration (the Pulumi program's entry point)."""
-    return parse(raw_from_pulumi(), pulumi.get_stack())
+    return parse(raw_from_pulumi(), pulumi.get_stack(), secret_keys_from_pulumi())

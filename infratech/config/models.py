@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
     AfterValidator,
+    SecretStr,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,8 +21,11 @@ from pydantic import (
 from .. import catalog as _catalog
 
 NAMESPACE = "infratech"
-PROVIDERS = ("ovh",)  # providers whose Cluster component exists; the catalog knows more
-PROVIDER_TITLES = {"ovh": "OVHcloud", "scaleway": "Scaleway", "outscale": "3DS Outscale"}
+PROVIDERS = ("ovh", "scaleway", "existing")  # providers whose Cluster component exists
+CATALOG_PROVIDERS = ("ovh", "scaleway")  # providers whose regions and flavours come from the catalog
+PROVIDER_TITLES = {"ovh": "OVHcloud", "scaleway": "Scaleway", "outscale": "3DS Outscale", "existing": "an existing cluster"}
+# stack keys that hold a credential: accepted only as Pulumi secrets (`pulumi config set --secret`)
+SECRET_KEYS = ("kubeconfig", "object_store_access_key_id", "object_store_secret_access_key")
 RESERVED_LABEL_PREFIX = "infratech.io/"
 GPU_TAINT_KEY = "nvidia.com/gpu"
 
@@ -29,14 +33,52 @@ _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
 _LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _K8S_VERSION = re.compile(r"^1\.(\d+)$")
+_K8S_PATCH_VERSION = re.compile(r"^1\.(\d+)\.(\d+)$")
+_GPU_MODEL_ID = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DURATION = re.compile(r"^\d+(s|m|h)$")
 _RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 def _context_region(info: ValidationInfo) -> Optional["_catalog.Region"]:
     ctx = info.context or {}
-    if ctx.get("provider") not in PROVIDERS or not ctx.get("region"):
+    if ctx.get("provider") not in CATALOG_PROVIDERS or not ctx.get("region"):
         return None
     return _catalog.load().region(ctx["provider"], ctx["region"])
+
+
+def _provider(info: ValidationInfo) -> Optional[str]:
+    return (info.context or {}).get("provider")
+
+
+def _only_for(key: str, providers: tuple[str, ...], info: ValidationInfo) -> None:
+    """Reject a key the stack's provider does not understand (a typo'd intent is never ignored)."""
+    provider = _provider(info)
+    if provider in PROVIDERS and provider not in providers:
+        names = " or ".join(PROVIDER_TITLES[p] for p in providers)
+        raise ValueError(f"{key} applies only to {names}, not to {PROVIDER_TITLES[provider]}; remove it")
+
+
+def _kube_version(v: Any, allow_patch: bool) -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        raise ValueError(f"write the version in quotes, e.g. \"1.31\": YAML reads an unquoted {v} as a number")
+    if not isinstance(v, str):
+        raise ValueError("must be a string such as \"1.34\"")
+    m = _K8S_VERSION.match(v) or (_K8S_PATCH_VERSION.match(v) if allow_patch else None)
+    if not m or int(m.group(1)) < 30:
+        form = "version '1.N' or '1.N.P'" if allow_patch else "minor version '1.N'"
+        raise ValueError(f"must be a Kubernetes {form} with N >= 30 (admission policies need 1.30)")
+    return v
+
+
+def _api_cidrs(v: tuple[str, ...]) -> tuple[str, ...]:
+    for cidr in v:
+        try:
+            net = ipaddress.ip_network(cidr, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{cidr!r} is not a CIDR block ({exc})") from None
+        if net.prefixlen < 8:
+            raise ValueError(f"{cidr!r} opens the Kubernetes API to a large part of the Internet (wider than /8); list the networks that need it")
+    return v
 
 
 def _dns_label(value: str, what: str, max_len: int) -> str:
@@ -96,55 +138,52 @@ class Taint(_Model):
 
 
 class Pool(_Model):
-    """A node pool. GPU pools get the GPU label and taint from the platform, not from the user."""
+    """A node pool. GPU pools get the GPU label and taint from the platform, not from the user.
+
+    Field order matters: validators read the fields declared before them (``role`` and
+    ``availability_zone`` come before ``flavor``, which is checked against both).
+    """
 
     name: str
-    flavor: str
     role: Literal["system", "training", "inference"]
+    availability_zone: Optional[str] = None
+    flavor: Optional[str] = Field(default=None, validate_default=True)
+    # existing clusters: what the nodes have, since no catalog flavour describes them
+    gpu_model: Optional[str] = Field(default=None, validate_default=True)
+    gpus_per_node: Optional[int] = Field(default=None, ge=1, le=16, strict=True, validate_default=True)
     min_nodes: int = Field(default=0, ge=0, le=1000, strict=True)
     max_nodes: int = Field(default=1, ge=1, le=1000, strict=True)
     desired_nodes: int = Field(default=1, ge=0, le=1000, strict=True)
     autoscale: bool = False
-    anti_affinity: bool = False
-    monthly_billed: bool = False
-    availability_zone: Optional[str] = None
     labels: Labels = Field(default_factory=dict)
     taints: tuple[Taint, ...] = ()
+    # OVHcloud only
+    anti_affinity: bool = False
+    monthly_billed: bool = False
+    # Scaleway only
+    root_volume_gb: Optional[int] = Field(default=None, ge=20, le=10000, strict=True)
+    startup_taints: tuple[Taint, ...] = ()
+    placement_group: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nodes_shorthand(cls, data: Any) -> Any:
+        """``nodes: N`` is a fixed-size pool: min, desired and max all N."""
+        if not isinstance(data, dict) or "nodes" not in data:
+            return data
+        n = data["nodes"]
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 1000:
+            raise ValueError(f"nodes must be a whole number from 0 to 1000 (given: {n!r})")
+        clash = [k for k in ("min_nodes", "desired_nodes", "max_nodes") if k in data]
+        if clash:
+            raise ValueError(f"nodes sets min_nodes, desired_nodes and max_nodes at once; remove {', '.join(clash)} or nodes")
+        rest = {k: v for k, v in data.items() if k != "nodes"}
+        return {**rest, "min_nodes": n, "desired_nodes": n, "max_nodes": max(n, 1)}
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return _dns_label(v, "pool name", 20)
-
-    @field_validator("flavor")
-    @classmethod
-    def _flavor(cls, v: str, info: ValidationInfo) -> str:
-        region = _context_region(info)
-        if region is None:
-            return v  # the provider or region is reported on its own
-        cat, title = _catalog.load(), PROVIDER_TITLES[region.provider]
-        sold = ", ".join(cat.flavors_in(region.provider, region.name))
-        offer = cat.offer(region.provider, v)
-        if offer is None:
-            raise ValueError(f"not a flavour {title} sells in {region.name}; allowed: {sold}")
-        if not offer.sold_in(region.name):
-            raise ValueError(
-                f"{title} sells {v} only in {', '.join(offer.regions or ())}, not in {region.name}; allowed there: {sold}"
-            )
-        return v
-
-    @field_validator("role")
-    @classmethod
-    def _role(cls, v: str, info: ValidationInfo) -> str:
-        flavor, provider = info.data.get("flavor"), (info.context or {}).get("provider")
-        offer = _catalog.load().offer(provider, flavor) if provider in PROVIDERS and flavor else None
-        if offer is None:
-            return v  # the flavour is reported on its own
-        if v == "system" and offer.is_gpu:
-            raise ValueError(f"'system' pools must use a CPU flavour, {flavor!r} has GPUs")
-        if v != "system" and not offer.is_gpu:
-            raise ValueError(f"{v!r} pools need a GPU flavour, {flavor!r} has none")
-        return v
 
     @field_validator("availability_zone")
     @classmethod
@@ -158,8 +197,99 @@ class Pool(_Model):
             raise ValueError(f"not a zone of {region.name}; allowed: {', '.join(region.zones)}")
         return v
 
+    @field_validator("flavor")
+    @classmethod
+    def _flavor(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        provider = _provider(info)
+        if provider == "existing":
+            return v  # free text: what the nodes are, for people reading the plan
+        if v is None:
+            raise ValueError("is required: the instance type of the pool's nodes")
+        region = _context_region(info)
+        if region is None:
+            return v  # the provider or region is reported on its own
+        cat, title = _catalog.load(), PROVIDER_TITLES[region.provider]
+        offer = cat.offer(region.provider, v)
+        zone = info.data.get("availability_zone") or (info.context or {}).get("zone")
+        if region.provider == "scaleway":
+            if zone is None:
+                return v  # the default zone is reported on its own
+            sold = ", ".join(cat.flavors_in(region.provider, zone))
+            if offer is None:
+                raise ValueError(f"not an Instance type {title} sells in {zone}; allowed: {sold}")
+            if not offer.sold_in(zone):
+                where = [loc for loc in offer.regions or () if loc in region.zones]
+                hint = f"set availability_zone (or scaleway.zone) to {' or '.join(where)}" if where else f"it is not sold in {region.name} at all"
+                raise ValueError(f"{title} sells {v} only in {', '.join(offer.regions or ())}, not in {zone}; {hint}")
+        else:
+            sold = ", ".join(cat.flavors_in(region.provider, region.name))
+            if offer is None:
+                raise ValueError(f"not a flavour {title} sells in {region.name}; allowed: {sold}")
+            if not offer.sold_in_region(region):
+                raise ValueError(
+                    f"{title} sells {v} only in {', '.join(offer.regions or ())}, not in {region.name}; allowed there: {sold}"
+                )
+        role = info.data.get("role")
+        if role == "system" and offer.is_gpu:
+            raise ValueError(f"'system' pools must use a CPU flavour, {v!r} has GPUs")
+        if role in ("training", "inference") and not offer.is_gpu:
+            raise ValueError(f"{role!r} pools need a GPU flavour, {v!r} has none")
+        return v
+
+    @field_validator("gpu_model")
+    @classmethod
+    def _gpu_model(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if v is not None:
+            _only_for("gpu_model", ("existing",), info)
+        if _provider(info) != "existing":
+            return v
+        role = info.data.get("role")
+        if role == "system" and v is not None:
+            raise ValueError("'system' pools have no GPUs; remove gpu_model")
+        if role in ("training", "inference"):
+            known = ", ".join(_catalog.load().gpu_models())
+            if v is None:
+                raise ValueError(f"is required for {role!r} pools of an existing cluster: the GPU model id, e.g. one of {known}")
+            if not _GPU_MODEL_ID.match(v) or len(v) > 63:
+                raise ValueError(f"must be a lowercase GPU model id such as h100-80gb (letters, digits, '-'); catalog ids: {known}")
+        return v
+
+    @field_validator("gpus_per_node")
+    @classmethod
+    def _gpus_per_node(cls, v: Optional[int], info: ValidationInfo) -> Optional[int]:
+        if v is not None:
+            _only_for("gpus_per_node", ("existing",), info)
+        if _provider(info) != "existing":
+            return v
+        role = info.data.get("role")
+        if role == "system" and v is not None:
+            raise ValueError("'system' pools have no GPUs; remove gpus_per_node")
+        if role in ("training", "inference") and v is None:
+            raise ValueError(f"is required for {role!r} pools of an existing cluster: how many GPUs each node has")
+        return v
+
+    @field_validator("anti_affinity", "monthly_billed")
+    @classmethod
+    def _ovh_only(cls, v: bool, info: ValidationInfo) -> bool:
+        _only_for(info.field_name, ("ovh",), info)
+        return v
+
+    @field_validator("root_volume_gb", "startup_taints")
+    @classmethod
+    def _scaleway_only(cls, v: Any, info: ValidationInfo) -> Any:
+        _only_for(info.field_name, ("scaleway",), info)
+        return v
+
+    @field_validator("placement_group")
+    @classmethod
+    def _placement_group(cls, v: bool, info: ValidationInfo) -> bool:
+        _only_for("placement_group", ("scaleway",), info)
+        if v and info.data.get("role") != "training":
+            raise ValueError("placement groups keep the nodes of a multi-node training job close together; only 'training' pools take one")
+        return v
+
     @model_validator(mode="after")
-    def _sizes(self) -> "Pool":
+    def _sizes(self, info: ValidationInfo) -> "Pool":
         def show(name: str) -> str:
             value = getattr(self, name)
             return f"{name} ({value}{'' if name in self.model_fields_set else ', the default'})"
@@ -173,6 +303,8 @@ class Pool(_Model):
             problems.append(f"anti_affinity pools hold at most 5 nodes on OVHcloud MKS; {show('max_nodes')} is more")
         if self.role == "system" and self.min_nodes < 1:
             problems.append("a system pool needs min_nodes >= 1: cluster services must always have a node")
+        if self.autoscale and _provider(info) == "existing":
+            problems.append("autoscale is decided by whoever runs the existing cluster; remove it")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -192,29 +324,158 @@ class OvhSettings(_Model):
 
     @field_validator("kube_version", mode="before")
     @classmethod
-    def _version_text(cls, v: Any) -> Any:
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            raise ValueError(f"write the version in quotes, e.g. \"1.31\": YAML reads an unquoted {v} as a number")
-        return v
-
-    @field_validator("kube_version")
-    @classmethod
-    def _version(cls, v: str) -> str:
-        m = _K8S_VERSION.match(v)
-        if not m or int(m.group(1)) < 30:
-            raise ValueError("must be a Kubernetes minor version '1.N' with N >= 30 (admission policies need 1.30)")
-        return v
+    def _version(cls, v: Any) -> str:
+        return _kube_version(v, allow_patch=False)
 
     @field_validator("api_allowed_cidrs")
     @classmethod
     def _cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in v:
-            try:
-                net = ipaddress.ip_network(cidr, strict=True)
-            except ValueError as exc:
-                raise ValueError(f"{cidr!r} is not a CIDR block ({exc})") from None
-            if net.prefixlen < 8:
-                raise ValueError(f"{cidr!r} opens the Kubernetes API to a large part of the Internet (wider than /8); list the networks that need it")
+        return _api_cidrs(v)
+
+
+class ScalewayAutoscaler(_Model):
+    """Kapsule's cluster autoscaler. GPU nodes are expensive: scale down soon after they idle."""
+
+    scale_down_disabled: bool = False
+    scale_down_delay_after_add: str = "10m"
+    scale_down_unneeded_time: str = "10m"
+    scale_down_utilization_threshold: float = Field(default=0.5, gt=0, le=1)
+    expander: Literal["random", "least_waste", "most_pods", "priority"] = "least_waste"
+    ignore_daemonsets_utilization: bool = True
+    balance_similar_node_groups: bool = True
+    max_graceful_termination_sec: int = Field(default=600, ge=0, le=86400, strict=True)
+
+    @field_validator("scale_down_delay_after_add", "scale_down_unneeded_time")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        if not _DURATION.match(v):
+            raise ValueError("must be a duration such as 30s, 10m or 1h")
+        return v
+
+
+class AutoUpgrade(_Model):
+    enabled: bool = True
+    day: Literal["any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "sunday"
+    start_hour: int = Field(default=3, ge=0, le=23, strict=True)
+
+
+class Oidc(_Model):
+    """OpenID Connect for the Kubernetes API, so people log in with the company's identity provider."""
+
+    issuer_url: str
+    client_id: str
+    username_claim: Optional[str] = None
+    username_prefix: Optional[str] = None
+    groups_claims: tuple[str, ...] = ()
+    groups_prefix: Optional[str] = None
+    required_claims: tuple[str, ...] = ()
+
+    @field_validator("issuer_url")
+    @classmethod
+    def _https(cls, v: str) -> str:
+        if not re.match(r"^https://[^/\s]+", v):
+            raise ValueError("must be an https:// URL (the API server only trusts TLS issuers)")
+        return v
+
+
+class ScalewaySettings(_Model):
+    project_id: Optional[str] = Field(default=None, description="Project of the cluster; SCW_DEFAULT_PROJECT_ID when unset")
+    zone: Optional[str] = Field(default=None, description="Zone of pools without availability_zone and of the public gateway")
+    kube_version: str = "1.34"
+    cluster_type: Literal["kapsule", "kapsule-dedicated-4", "kapsule-dedicated-8", "kapsule-dedicated-16"] = "kapsule"
+    cni: Literal["cilium", "calico", "kilo"] = "cilium"
+    api_allowed_cidrs: tuple[str, ...] = ()
+    autoscaler: ScalewayAutoscaler = ScalewayAutoscaler()
+    auto_upgrade: AutoUpgrade = AutoUpgrade()
+    oidc: Optional[Oidc] = None
+    gateway_type: Literal["VPC-GW-S", "VPC-GW-M", "VPC-GW-L", "VPC-GW-XL"] = "VPC-GW-S"
+    root_volume_type: Literal["l_ssd", "sbs_5k", "sbs_15k"] = "sbs_15k"
+    data_project: bool = Field(
+        default=True,
+        description="put the buckets in a project of their own, so that the platform's API key reaches only them",
+    )
+
+    @field_validator("project_id")
+    @classmethod
+    def _uuid(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", v):
+            raise ValueError("must be a Scaleway project id (a lowercase UUID)")
+        return v
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        region = _context_region(info)
+        if v is not None and region is not None and v not in region.zones:
+            raise ValueError(f"not a zone of {region.name}; allowed: {', '.join(region.zones)}")
+        return v
+
+    @field_validator("kube_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> str:
+        return _kube_version(v, allow_patch=True)
+
+    @field_validator("api_allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _api_cidrs(v)
+
+    @model_validator(mode="after")
+    def _upgrade_needs_minor(self) -> "ScalewaySettings":
+        if not self.data_project and self.project_id is None:
+            raise ValueError(
+                "data_project: false puts the buckets in the cluster's project, whose id the key's policy must name: set project_id"
+            )
+        if self.auto_upgrade.enabled and _K8S_PATCH_VERSION.match(self.kube_version):
+            raise ValueError(
+                f"kube_version {self.kube_version!r} names a patch release, but auto_upgrade picks patches itself: "
+                f"write {'.'.join(self.kube_version.split('.')[:2])!r} or set auto_upgrade.enabled: false"
+            )
+        return self
+
+
+class ExistingObjectStore(_Model):
+    """An S3-compatible store the existing cluster uses; its keys are the stack secrets
+    ``object_store_access_key_id`` and ``object_store_secret_access_key``."""
+
+    endpoint: str
+    region: str
+    buckets: dict[str, str] = Field(min_length=1)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?/?", v):
+            raise ValueError("must be an https:// URL of an S3-compatible endpoint (scheme, host and optional port)")
+        return v.rstrip("/")
+
+    @field_validator("buckets")
+    @classmethod
+    def _buckets(cls, v: dict[str, str]) -> dict[str, str]:
+        for purpose, bucket in v.items():
+            _dns_label(purpose, "bucket purpose", 30)
+            if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+                raise ValueError(f"bucket {bucket!r} ({purpose}) is not an S3 bucket name (3-63 lowercase letters, digits, '.', '-')")
+        return v
+
+
+class ExistingSettings(_Model):
+    """A cluster someone else built (on premises, or provisioned elsewhere)."""
+
+    kubeconfig_path: Optional[str] = None
+    context: Optional[str] = None
+    country: str = Field(default="FR", description="ISO 3166 country where the cluster runs, for residency checks")
+    distribution: Literal["generic", "rke2", "k3s"] = "generic"
+    driver_preinstalled: bool = True
+    toolkit_preinstalled: bool = False
+    gpu_operator_preinstalled: bool = False
+    object_store: Optional[ExistingObjectStore] = None
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Z]{2}", v):
+            raise ValueError("must be an ISO 3166 alpha-2 country code in capitals, e.g. FR")
         return v
 
 
@@ -241,11 +502,20 @@ class Bucket(_Model):
     versioning: bool = True
     encryption: bool = True
     protect: bool = True  # `pulumi destroy` refuses to delete it: datasets and checkpoints are not lost by accident
+    # lifecycle rules (Scaleway; pulumi-ovh's bucket has no lifecycle settings)
+    noncurrent_expiration_days: Optional[int] = Field(default=None, ge=1, le=3650, strict=True)
+    abort_incomplete_upload_days: int = Field(default=7, ge=1, le=365, strict=True)
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return _dns_label(v, "bucket name", 30)
+
+    @field_validator("noncurrent_expiration_days", "abort_incomplete_upload_days")
+    @classmethod
+    def _lifecycle(cls, v: Any, info: ValidationInfo) -> Any:
+        _only_for(info.field_name, ("scaleway",), info)
+        return v
 
 
 class ObjectStorage(_Model):
@@ -255,7 +525,7 @@ class ObjectStorage(_Model):
     @classmethod
     def _region(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
         provider = (info.context or {}).get("provider")
-        if v is None or provider not in PROVIDERS:
+        if v is None or provider not in CATALOG_PROVIDERS:
             return v
         known = sorted({r.object_storage_region for r in _catalog.load().regions(provider).values()})
         if v.upper() not in {k.upper() for k in known}:
@@ -309,9 +579,14 @@ class StackConfig(_Model):
 
     provider: str
     name: str = "infratech"
-    region: str
+    region: Optional[str] = Field(default=None, validate_default=True)
     labels: Labels = Field(default_factory=dict)
     ovh: OvhSettings = OvhSettings()
+    scaleway: ScalewaySettings = ScalewaySettings()
+    kubeconfig: Optional[SecretStr] = None
+    object_store_access_key_id: Optional[SecretStr] = None
+    object_store_secret_access_key: Optional[SecretStr] = None
+    existing: Optional[ExistingSettings] = Field(default=None, validate_default=True)
     network: Network = Network()
     pools: tuple[Pool, ...] = Field(min_length=1)
     object_storage: ObjectStorage = ObjectStorage()
@@ -324,7 +599,8 @@ class StackConfig(_Model):
     @classmethod
     def _provider(cls, v: str) -> str:
         if v not in PROVIDERS:
-            raise ValueError(f"unknown provider; allowed: {', '.join(PROVIDERS)}")
+            known = " (it is in the price catalog, see `infratech cost compare`, but has no cluster component yet)"
+            raise ValueError(f"unknown provider{known if v in PROVIDER_TITLES else ''}; allowed: {', '.join(PROVIDERS)}")
         return v
 
     @field_validator("name")
@@ -334,14 +610,61 @@ class StackConfig(_Model):
 
     @field_validator("region")
     @classmethod
-    def _region(cls, v: str, info: ValidationInfo) -> str:
+    def _region(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
         provider = info.data.get("provider")
         if provider is None:
             return v
+        if provider == "existing":
+            return _dns_label(v, "region (a name for where the cluster runs)", 63) if v is not None else "onprem"
         regions = _catalog.load().regions(provider)
+        if v is None:
+            allowed = ", ".join(sorted(r for r, facts in regions.items() if facts.kubernetes))
+            raise ValueError(f"is required for {PROVIDER_TITLES[provider]}; allowed: {allowed}")
         if v not in regions or not regions[v].kubernetes:
             allowed = ", ".join(sorted(r for r, facts in regions.items() if facts.kubernetes))
             raise ValueError(f"not a region where {PROVIDER_TITLES[provider]} runs managed Kubernetes; allowed: {allowed}")
+        return v
+
+    @field_validator("ovh", "scaleway", "network", "object_storage")
+    @classmethod
+    def _provider_block(cls, v: Any, info: ValidationInfo) -> Any:
+        owners = {"ovh": ("ovh",), "scaleway": ("scaleway",)}.get(info.field_name, CATALOG_PROVIDERS)
+        _only_for(info.field_name, owners, info)
+        return v
+
+    @field_validator(*SECRET_KEYS)
+    @classmethod
+    def _secret(cls, v: Optional[SecretStr], info: ValidationInfo) -> Optional[SecretStr]:
+        if v is None:
+            return v
+        _only_for(info.field_name, ("existing",), info)
+        secret_keys = (info.context or {}).get("secret_keys")
+        if secret_keys is not None and info.field_name not in secret_keys:
+            raise ValueError(
+                f"is a credential and must be a Pulumi secret: pulumi config set --secret {NAMESPACE}:{info.field_name} ..."
+            )
+        return v
+
+    @field_validator("existing")
+    @classmethod
+    def _existing(cls, v: Optional[ExistingSettings], info: ValidationInfo) -> Optional[ExistingSettings]:
+        provider = info.data.get("provider")
+        if v is not None:
+            _only_for("existing", ("existing",), info)
+        if provider != "existing":
+            return v
+        if v is None:
+            raise ValueError("is required for provider existing: kubeconfig_path (or the secret kubeconfig) and what the cluster has")
+        # a secret that failed its own check is missing from info.data: reported already, not again
+        has_secret = info.data.get("kubeconfig") is not None
+        if "kubeconfig" in info.data and has_secret == (v.kubeconfig_path is not None):
+            raise ValueError(
+                "give the cluster's kubeconfig once: either existing.kubeconfig_path or the secret "
+                f"{NAMESPACE}:kubeconfig (pulumi config set --secret), not both and not neither"
+            )
+        keys = [k for k in ("object_store_access_key_id", "object_store_secret_access_key") if k in info.data and info.data[k] is None]
+        if v.object_store is not None and keys:
+            raise ValueError(f"object_store needs its credentials as the stack secrets {', '.join(NAMESPACE + ':' + k for k in keys)}")
         return v
 
     @field_validator("pools")
@@ -367,12 +690,37 @@ class StackConfig(_Model):
 
     # -- derived views (computed, never stored) ----------------------------------------------
     def offer(self, pool: Pool) -> _catalog.Offer:
+        """What a node of ``pool`` is: the catalog offer, or for an existing cluster what the
+        stack says the nodes have (price unknown: the catalog does not sell it)."""
+        if self.provider == "existing":
+            return _catalog.Offer(
+                provider="existing",
+                flavor=pool.flavor or "existing",
+                gpu_model=pool.gpu_model,
+                gpu_count=pool.gpus_per_node or 0,
+                gpu_memory_gib=None,
+                vcpus=None,
+                ram_gib=None,
+                eur_per_hour=None,
+                regions=None,
+                source="stack configuration",
+                as_of=None,
+            )
         offer = _catalog.load().offer(self.provider, pool.flavor)
         assert offer is not None, "flavours are validated against the catalog"
         return offer
 
+    def zone(self, pool: Pool) -> Optional[str]:
+        """The zone a pool's nodes run in: its own, else the stack's default (Scaleway), else none."""
+        if pool.availability_zone:
+            return pool.availability_zone
+        if self.provider == "scaleway":
+            return self.scaleway.zone or self.region_facts.zones[0]
+        return None
+
     @property
     def region_facts(self) -> _catalog.Region:
+        assert self.provider in CATALOG_PROVIDERS, "existing clusters have no catalog region"
         region = _catalog.load().region(self.provider, self.region)
         assert region is not None
         return region

@@ -30,6 +30,12 @@ def raw_config(stack_file: Path) -> dict:
     return config.raw_from_config(read_config_file(stack_file, PROJECT_NAME)[0])
 
 
+def secret_keys(stack_file: Path) -> set[str]:
+    """The ``infratech:`` keys the stack file holds as Pulumi secrets (``secure:``), namespace removed."""
+    prefix = config.NAMESPACE + ":"
+    return {k[len(prefix):] for k in read_config_file(stack_file, PROJECT_NAME)[1] if k.startswith(prefix)}
+
+
 def expectations(stack_file: Path) -> list[tuple[str, str]]:
     lines = stack_file.read_text(encoding="utf-8").splitlines()
     return [(m["path"], m["text"]) for line in lines if (m := _EXPECT.match(line))]
@@ -57,7 +63,7 @@ def test_corpus_is_large_enough_and_well_formed():
 def test_bad_stack_is_rejected_with_every_problem_named(stack_file: Path):
     expects = expectations(stack_file)
     with pytest.raises(StackConfigError) as info:
-        config.parse(raw_config(stack_file), stack_file.stem)
+        config.parse(raw_config(stack_file), stack_file.stem, secret_keys(stack_file))
     err = info.value
     rendered = err.render()
     lines = [line.strip() for line in rendered.splitlines()[1:]]
@@ -185,7 +191,7 @@ def test_quoted_numeric_strings_stay_strings(tmp_path: Path):
 
 
 # -- Pulumi.yaml declares exactly the model's keys --------------------------------------------
-_PULUMI_TYPES = {str: "string", bool: "boolean", int: "integer"}
+_PULUMI_TYPES = {str: "string", bool: "boolean", int: "integer", pydantic.SecretStr: "string"}
 
 
 def _scalar(annotation) -> type | None:
@@ -214,3 +220,5 @@ def test_pulumi_yaml_declares_every_stack_key():
             assert spec["type"] == _PULUMI_TYPES[scalar], f"{key}: Pulumi.yaml says {spec['type']!r}, the model {scalar.__name__}"
         else:
             assert scalar is None, f"{key} is a plain {scalar.__name__} in the model but has no type in Pulumi.yaml"
+        is_secret = scalar is pydantic.SecretStr
+        assert bool(spec.get("secret")) == is_secret, f"{key}: Pulumi.yaml must say secret: true exactly for credentials"
