@@ -35,9 +35,14 @@ class ObjectStoreHandle:
 class ClusterHandle:
     """The contract between ``providers`` and ``platform``.
 
+    ``kubeconfig``: the kubeconfig's content, or for an existing cluster possibly its path (the
+    Kubernetes provider takes either); ``kube_context`` picks a context in it.
     ``driver_preinstalled``: the NVIDIA driver is on the nodes already (node image or Ansible), so
-    the GPU operator must not install it. ``gpu_operator_preinstalled``: the provider runs the
-    GPU operator itself (Scaleway Kapsule), so the platform must not install a second one.
+    the GPU operator must not install it. ``toolkit_preinstalled``: the NVIDIA container toolkit
+    and containerd's nvidia runtime are configured already (Ansible role). ``gpu_operator_preinstalled``:
+    something else runs the GPU operator (Scaleway Kapsule does on GPU pools), so the platform must
+    not install a second one. ``distribution``: rke2 and k3s keep containerd's config and socket
+    elsewhere, which the GPU operator must be told.
     """
 
     provider: str
@@ -47,4 +52,8 @@ class ClusterHandle:
     object_store: Optional[ObjectStoreHandle]
     driver_preinstalled: bool
     gpu_operator_preinstalled: bool
+    toolkit_preinstalled: bool = False
+    kube_context: Optional[str] = None
+    distribution: str = "managed"  # managed | generic | rke2 | k3s
+    country: Optional[str] = None  # ISO 3166 code of where the nodes run
     inventory: dict = field(default_factory=dict)

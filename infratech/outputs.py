@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from . import costs
 from .config import StackConfig
 from .handle import ClusterHandle
 
@@ -41,5 +42,21 @@ def export(cfg: StackConfig, cluster: ClusterHandle) -> None:
             },
         )
     pulumi.export("teams", [t.name for t in cfg.teams])
+    pulumi.export("kube_context", cluster.kube_context)
+    pulumi.export("country", cluster.country)
+    # what the platform layer must not install twice
+    pulumi.export(
+        "preinstalled",
+        {
+            "driver": cluster.driver_preinstalled,
+            "toolkit": cluster.toolkit_preinstalled,
+            "gpu_operator": cluster.gpu_operator_preinstalled,
+            "distribution": cluster.distribution,
+        },
+    )
     pulumi.export("driver_preinstalled", cluster.driver_preinstalled)
     pulumi.export("inventory", cluster.inventory)
+    stack_costs = costs.stack_costs(cfg)
+    pulumi.export("costs", stack_costs.to_dict())
+    if stack_costs.budget.warning:  # exceeded but not enforced, or not checkable fully
+        pulumi.log.warn(f"budget: {stack_costs.budget.warning}")

@@ -27,6 +27,13 @@ COMPUTED = "(computed)"
 SECRET = "[secret]"
 
 _LOCK = threading.Lock()  # the Pulumi runtime is process-global: one plan at a time
+_OFFLINE = threading.Event()
+
+
+def is_offline() -> bool:
+    """True while the program runs under :func:`record`: nothing outside may be read or reached
+    (a kubeconfig file named by the stack, say), since the plan must work on any machine."""
+    return _OFFLINE.is_set()
 
 
 @dataclass
@@ -115,7 +122,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                     provider=request.provider or None,
                     dependencies=sorted(set(request.dependencies)),
                     inputs=_normalize(inputs),
-                    secret_outputs=sorted(request.additionalSecretOutputs),
+                    secret_outputs=sorted(set(request.additionalSecretOutputs)),
                     protect=bool(request.protect),
                 )
             )
@@ -157,9 +164,11 @@ def record(project: Project, stack: str) -> Recording:
             root = settings.get_root_resource()
             exported.update(_sync_await(_resolve(dict(root.outputs))))
 
+        _OFFLINE.set()
         try:
             _sync_await(run_pulumi_func(program))
         finally:
+            _OFFLINE.clear()
             pulumi.runtime.set_all_config({}, [])
             settings.ROOT.set(None)
 

@@ -12,4 +12,13 @@ def create_cluster(cfg: StackConfig) -> ClusterHandle:
         from .ovh import OvhCluster
 
         return OvhCluster(cfg.name, cfg).handle
+    if cfg.provider == "scaleway":
+        from .scaleway import ScalewayCluster
+
+        return ScalewayCluster(cfg.name, cfg).handle
+    if cfg.provider == "existing":
+        from ..plan.runtime import is_offline
+        from .existing import ExistingCluster
+
+        return ExistingCluster(cfg.name, cfg, offline=is_offline()).handle
     raise AssertionError(f"provider {cfg.provider!r} passed validation but has no component")

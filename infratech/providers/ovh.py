@@ -94,6 +94,7 @@ class OvhCluster(pulumi.ComponentResource):
             object_store=object_store,
             driver_preinstalled=False,
             gpu_operator_preinstalled=False,
+            country=cfg.region_facts.country,
         )
         self.register_outputs({"kubeconfig": self.handle.kubeconfig, "cluster_id": self.kube.id})
 
