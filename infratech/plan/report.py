@@ -7,11 +7,12 @@ stack "should" contain.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
+from ..costs import eur, eur_rate
 from .runtime import COMPUTED, Recording, Resource
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: top-level `costs`
 
 # Input properties worth a glance in the tree, by wire name, whatever the resource type.
 KEY_PROPERTIES = (
@@ -19,6 +20,10 @@ KEY_PROPERTIES = (
     "region",
     "regions",
     "flavorName",
+    "nodeType",
+    "zone",
+    "type",
+    "cni",
     "version",
     "plan",
     "updatePolicy",
@@ -26,7 +31,9 @@ KEY_PROPERTIES = (
     "cidr",
     "ips",
     "versioning.status",
+    "versioning.enabled",
     "encryption.algorithm",
+    "ipv4Subnet.subnet",
     "roleNames",
     "chart",
     "namespace",
@@ -56,12 +63,14 @@ def key_properties(res: Resource) -> dict[str, Any]:
         value = _get(res.inputs, key)
         if value is not None:
             props[key] = value
-    if "flavorName" in res.inputs:  # a node pool: its sizes read best together
-        sizes = [res.inputs.get(k, COMPUTED) for k in ("minNodes", "desiredNodes", "maxNodes")]
+    # a node pool (OVHcloud, Scaleway): its sizes read best together
+    size_keys = ("minNodes", "desiredNodes", "maxNodes") if "flavorName" in res.inputs else ("minSize", "size", "maxSize")
+    if "flavorName" in res.inputs or "nodeType" in res.inputs:
+        sizes = [res.inputs.get(k, COMPUTED) for k in size_keys]
         props["nodes(min/desired/max)"] = "/".join(str(s) for s in sizes)
-        if res.inputs.get("autoscale"):
+        if res.inputs.get("autoscale") or res.inputs.get("autoscaling"):
             props["autoscale"] = True
-        taints = _get(res.inputs, "template.spec.taints") or []
+        taints = _get(res.inputs, "template.spec.taints") or res.inputs.get("taints") or []
         if taints:
             props["taints"] = [f"{t.get('key')}={t.get('value')}:{t.get('effect')}" for t in taints]
     if res.secret_outputs:
@@ -111,7 +120,7 @@ def to_json(rec: Recording) -> dict:
     by_type: dict[str, int] = {}
     for res in rec.resources:
         by_type[res.type] = by_type.get(res.type, 0) + 1
-    return {
+    data = {
         "format": FORMAT_VERSION,
         "project": rec.project,
         "stack": rec.stack,
@@ -123,10 +132,112 @@ def to_json(rec: Recording) -> dict:
         "resources": resources,
         "outputs": rec.outputs,
     }
+    costs = _costs(rec)
+    if costs is not None:
+        data["costs"] = costs
+    return data
 
 
 def dumps_json(rec: Recording) -> str:
     return json.dumps(to_json(rec), indent=2, sort_keys=True, default=str) + "\n"
+
+
+# -- costs: read from the program's `costs` output, so the report stays a function of the recording --
+
+SCENARIOS = ("min", "desired", "max")
+
+
+def _costs(rec: Recording) -> Optional[dict]:
+    costs = rec.outputs.get("costs")
+    return costs if isinstance(costs, dict) else None
+
+
+def _money(value: Optional[float]) -> str:
+    return "unknown" if value is None else eur(value)
+
+
+def _total_cell(total: dict) -> str:
+    return eur(total["eur_per_month"]) if total["complete"] else f"at least {eur(total['eur_per_month'])}"
+
+
+def _cost_rows(costs: dict) -> list[list[str]]:
+    """pool, flavor, nodes, EUR/h per node, price as of, EUR/month at min, desired, max."""
+    rows = []
+    for p in costs["pools"]:
+        rate = p["eur_per_hour_per_node"]
+        rows.append(
+            [
+                p["name"],
+                p["flavor"],
+                "/".join(str(p["nodes"][s]) for s in SCENARIOS),
+                "unknown" if rate is None else eur_rate(rate),
+                p["price_source"] if rate is None else f"{p['price_source']} {p['price_as_of'] or '(undated)'}",
+                *(_money(p["eur_per_month"][s]) for s in SCENARIOS),
+            ]
+        )
+    for item in costs.get("other", []):
+        rows.append([item["name"].replace("_", " "), "", "", "", "", *([_money(item["eur_per_month"])] * 3)])
+    totals = costs["totals"]
+    rows.append(["total", "", "", "", "", *(_total_cell(totals[s]) for s in SCENARIOS)])
+    return rows
+
+
+def _unknown_line(costs: dict) -> Optional[str]:
+    top = costs["totals"]["max"]
+    names = [*top["unknown"], *(n.replace("_", " ") for n in top["unknown_other"])]
+    if not names:
+        return None
+    return f"unknown (never counted as 0; the totals are lower bounds): {', '.join(names)}"
+
+
+def _budget_line(costs: dict) -> str:
+    budget = costs["budget"]
+    return f"budget: {budget['state']}: {budget['message']}"
+
+
+def _cost_header(costs: dict) -> str:
+    return f"{costs['currency']}, {costs['basis']}, a month of {costs['hours_per_month']} h"
+
+
+COST_COLUMNS = [
+    "pool", "flavor", "nodes min/desired/max", "EUR/h per node", "price source, as of", "EUR/month at min", "at desired", "at max",
+]
+
+
+def _cost_text(costs: dict) -> list[str]:
+    rows = [COST_COLUMNS, *_cost_rows(costs)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COST_COLUMNS))]
+    right = {3, 5, 6, 7}
+    lines = [f"Costs ({_cost_header(costs)}):"]
+    for row in rows:
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  " + "  ".join(cells).rstrip())
+    unknown = _unknown_line(costs)
+    if unknown:
+        lines.append(f"  {unknown}")
+    lines.append(f"  not counted: {costs['not_counted']}")
+    lines.append(f"  {_budget_line(costs)}")
+    return lines
+
+
+def _cost_markdown(costs: dict) -> list[str]:
+    out = [
+        "## Costs",
+        "",
+        f"{_cost_header(costs)}; known before anything is created.",
+        "",
+        "| " + " | ".join(COST_COLUMNS) + " |",
+        "|---|---|---|---:|---|---:|---:|---:|",
+    ]
+    for row in _cost_rows(costs):
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    unknown = _unknown_line(costs)
+    if unknown:
+        out.append(unknown[0].upper() + unknown[1:] + ".")
+        out.append("")
+    out += [f"Not counted: {costs['not_counted']}.", "", f"**Budget ({costs['budget']['state']}):** {costs['budget']['message']}.", ""]
+    return out
 
 
 def _same_name(res: Resource, key: str, value: Any) -> bool:
@@ -144,9 +255,14 @@ def to_text(rec: Recording) -> str:
         indent = "  " * depth + ("- " if depth else "")
         props = "  ".join(f"{k}={_fmt(v)}" for k, v in key_properties(res).items() if not _same_name(res, k, v))
         lines.append(f"{indent}{_type_label(res)} {res.name}" + (f"  {props}" if props else ""))
+    costs = _costs(rec)
+    if costs is not None:
+        lines += ["", *_cost_text(costs)]
     lines += ["", "Outputs:"]
     for key, value in sorted(rec.outputs.items()):
         text = json.dumps(value, sort_keys=True, default=str)
+        if key == "costs" and costs is not None:
+            text = "(see Costs above)"
         lines.append(f"  {key}: {text if len(text) <= 100 else text[:97] + '...'}")
     lines.append("")
     lines.append(f"{COMPUTED} = known only after creation; [secret] = a Pulumi secret, never shown")
@@ -166,6 +282,11 @@ def to_markdown(rec: Recording) -> str:
     for _, res in walk(rec):
         props = "<br>".join(f"{k}: `{_fmt(v)}`" for k, v in key_properties(res).items() if not _same_name(res, k, v))
         out.append(f"| `{_type_label(res)}` | `{res.name}` | {_short(res.parent) or ''} | {props} |")
-    out += ["", "## Outputs", "", "```json", json.dumps(rec.outputs, indent=2, sort_keys=True, default=str), "```", ""]
+    costs = _costs(rec)
+    if costs is not None:
+        out += ["", *_cost_markdown(costs)]
+    else:
+        out.append("")
+    out += ["## Outputs", "", "```json", json.dumps(rec.outputs, indent=2, sort_keys=True, default=str), "```", ""]
     out.append(f"`{COMPUTED}`: known only after creation. `[secret]`: a Pulumi secret, never written here.")
     return "\n".join(out) + "\n"

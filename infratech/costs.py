@@ -1,0 +1,438 @@
+"""What a stack costs in EUR, known before anything is created, and which offer meets a need cheapest.
+
+Pure functions over a validated :class:`~infratech.config.StackConfig` and the catalog: no Pulumi.
+The figures are list prices (public, on demand, excl. VAT, per node) times node counts, per hour
+and per month of ``catalog.HOURS_PER_MONTH`` (730 h). They are computed at the pools' min, desired
+and max node counts because an autoscaled stack costs anything between the first and the last.
+
+A price the catalog does not know stays unknown: it is never counted as zero and never estimated.
+A total that leaves out an unknown price is the known part only, a lower bound, and says so
+(``complete: false`` and the names of what is unknown). The budget is compared with the max-node
+monthly total, the most the stack can cost.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Optional
+
+from . import catalog as _catalog
+
+if TYPE_CHECKING:  # the config package calls this module; importing it at run time would be a cycle
+    from .config import Pool, StackConfig
+
+SCENARIOS = ("min", "desired", "max")
+Scenario = Literal["min", "desired", "max"]
+BudgetState = Literal["none", "within", "exceeded", "incomplete"]
+
+OBJECT_STORAGE = "object_storage"
+BASIS = "public on-demand list prices per node, excl. VAT, from the catalog"
+NOT_COUNTED = (
+    "the Kubernetes control plane, network gateways, load balancers, block volumes and traffic "
+    "are not in the catalog and not in these figures"
+)
+
+
+def eur(value: float) -> str:
+    """Money for people: ``11242.0`` -> ``11,242.00``. Figures in data stay unrounded."""
+    return f"{value:,.2f}"
+
+
+def eur_rate(value: float) -> str:
+    """A price per hour as precise as the catalog's (six decimals), at least cents: ``2.8`` ->
+    ``2.80``, ``25.3308`` -> ``25.3308``, ``1.469916`` -> ``1.469916``."""
+    text = f"{value:,.6f}".rstrip("0")
+    decimals = len(text.partition(".")[2])
+    return text + "0" * max(0, 2 - decimals)
+
+
+# -- a stack's costs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolCost:
+    """One pool: its price per node and what its nodes cost in each scenario."""
+
+    name: str
+    provider: str
+    flavor: str
+    gpu_model: Optional[str]
+    gpus_per_node: int
+    nodes: dict[str, int]  # scenario -> node count
+    eur_per_hour_per_node: Optional[float]
+    price_source: str  # the catalog source key (or what the stack says, for an existing cluster)
+    price_as_of: Optional[str]  # the price's date; None when the price is unknown or undated
+    note: Optional[str] = None
+
+    def eur_per_hour(self, scenario: Scenario) -> Optional[float]:
+        """None when the price is unknown, except with no node at all: zero nodes cost nothing."""
+        count = self.nodes[scenario]
+        if count == 0:
+            return 0.0
+        return None if self.eur_per_hour_per_node is None else self.eur_per_hour_per_node * count
+
+    def eur_per_month(self, scenario: Scenario) -> Optional[float]:
+        hourly = self.eur_per_hour(scenario)
+        return None if hourly is None else hourly * _catalog.HOURS_PER_MONTH
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "provider": self.provider,
+            "flavor": self.flavor,
+            "gpu_model": self.gpu_model,
+            "gpus_per_node": self.gpus_per_node,
+            "nodes": dict(self.nodes),
+            "eur_per_hour_per_node": self.eur_per_hour_per_node,
+            "price_source": self.price_source,
+            "price_as_of": self.price_as_of,
+            "eur_per_hour": {s: _hour(self.eur_per_hour(s)) for s in SCENARIOS},
+            "eur_per_month": {s: _cents(self.eur_per_month(s)) for s in SCENARIOS},
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class ItemCost:
+    """A cost that does not scale with nodes (object storage): a monthly figure, or None."""
+
+    name: str
+    eur_per_month: Optional[float]
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "eur_per_month": _cents(self.eur_per_month), "note": self.note}
+
+
+@dataclass(frozen=True)
+class Total:
+    """The known part of a scenario's cost; ``complete`` only when nothing in it is unknown."""
+
+    scenario: Scenario
+    eur_per_hour: float
+    eur_per_month: float
+    unknown: tuple[str, ...]  # names of pools whose price is unknown (and that have nodes)
+    unknown_other: tuple[str, ...]  # other items whose price is unknown (object_storage)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unknown and not self.unknown_other
+
+    @property
+    def unknown_names(self) -> tuple[str, ...]:
+        return self.unknown + tuple(n.replace("_", " ") for n in self.unknown_other)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "eur_per_hour": _hour(self.eur_per_hour),
+            "eur_per_month": _cents(self.eur_per_month),
+            "complete": self.complete,
+            "unknown": list(self.unknown),
+            "unknown_other": list(self.unknown_other),
+        }
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The stack's budget against its max-node monthly total (see :func:`budget`)."""
+
+    eur_per_month: Optional[int]
+    enforced: bool
+    state: BudgetState
+    max_eur_per_month: float  # the known part
+    message: str
+
+    @property
+    def warning(self) -> Optional[str]:
+        """What a deployment should warn about: an exceeded budget that is not enforced, or one
+        that cannot be checked fully. An enforced exceeded budget is an error, not a warning."""
+        if self.state == "incomplete" or (self.state == "exceeded" and not self.enforced):
+            return self.message
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "eur_per_month": self.eur_per_month,
+            "enforced": self.enforced,
+            "state": self.state,
+            "max_eur_per_month": _cents(self.max_eur_per_month),
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class StackCosts:
+    pools: tuple[PoolCost, ...]
+    items: tuple[ItemCost, ...]
+    totals: dict[str, Total]
+    budget: Budget
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (dicts, lists, numbers, strings, None) for a stack output and the plan.
+        Money is rounded to cents, prices per hour to the catalog's precision."""
+        return {
+            "currency": "EUR",
+            "hours_per_month": _catalog.HOURS_PER_MONTH,
+            "basis": BASIS,
+            "pools": [p.to_dict() for p in self.pools],
+            "other": [i.to_dict() for i in self.items],
+            "totals": {s: self.totals[s].to_dict() for s in SCENARIOS},
+            "not_counted": NOT_COUNTED,
+            "budget": self.budget.to_dict(),
+        }
+
+
+def _cents(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(value, 2)
+
+
+def _hour(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(value, 6)
+
+
+def pool_cost(cfg: "StackConfig", pool: "Pool") -> PoolCost:
+    offer = cfg.offer(pool)
+    note = None
+    if pool.monthly_billed and offer.eur_per_hour is not None:
+        note = (
+            f"monthly billed: priced here at the hourly list price x {_catalog.HOURS_PER_MONTH} h; "
+            "the provider's monthly rate is not in the catalog"
+        )
+    return PoolCost(
+        name=pool.name,
+        provider=offer.provider,
+        flavor=offer.flavor,  # an existing cluster's pool may name none; its offer says "existing"
+        gpu_model=offer.gpu_model_id,
+        gpus_per_node=offer.gpu_count,
+        nodes={"min": pool.min_nodes, "desired": pool.desired_nodes, "max": pool.max_nodes},
+        eur_per_hour_per_node=offer.eur_per_hour,
+        price_source=offer.source,
+        price_as_of=None if offer.eur_per_hour is None else offer.as_of,
+        note=note,
+    )
+
+
+def object_storage_price(cfg: "StackConfig") -> Optional[float]:
+    """EUR per month of the stack's buckets. None: the catalog holds no object storage price (and
+    storage is billed by use, which a plan cannot know). Summed into the totals once known."""
+    return None
+
+
+def _items(cfg: "StackConfig") -> tuple[ItemCost, ...]:
+    """The buckets the stack creates. A provider the catalog does not sell (an existing cluster)
+    brings its own object store, which this stack does not create or pay for."""
+    buckets = cfg.object_storage.buckets
+    if not buckets or cfg.provider not in _catalog.load().providers():
+        return ()
+    names = ", ".join(b.name for b in buckets)
+    return (ItemCost(OBJECT_STORAGE, object_storage_price(cfg), f"buckets {names}: no object storage price in the catalog; billed by use"),)
+
+
+def _total(scenario: Scenario, pools: tuple[PoolCost, ...], items: tuple[ItemCost, ...]) -> Total:
+    hourly = sum(p.eur_per_hour(scenario) or 0.0 for p in pools)
+    monthly = sum(i.eur_per_month for i in items if i.eur_per_month is not None)
+    return Total(
+        scenario=scenario,
+        eur_per_hour=hourly + monthly / _catalog.HOURS_PER_MONTH,
+        eur_per_month=hourly * _catalog.HOURS_PER_MONTH + monthly,
+        unknown=tuple(p.name for p in pools if p.eur_per_hour(scenario) is None),
+        unknown_other=tuple(i.name for i in items if i.eur_per_month is None),
+    )
+
+
+def _drivers(pools: tuple[PoolCost, ...]) -> str:
+    """The priced pools at max nodes, most expensive first: what to cut to fit a budget."""
+    priced = sorted((p for p in pools if p.eur_per_month("max")), key=lambda p: -(p.eur_per_month("max") or 0.0))
+    return ", ".join(
+        f"{p.name} ({p.nodes['max']} x {p.flavor} at {eur_rate(p.eur_per_hour_per_node or 0.0)} EUR/h: "
+        f"{eur(p.eur_per_month('max') or 0.0)} EUR/month)"
+        for p in priced
+    )
+
+
+def budget(cfg: "StackConfig", pools: tuple[PoolCost, ...], top: Total) -> Budget:
+    """Compare the max-node monthly total with ``budget_eur_per_month``.
+
+    ``exceeded``: the known part alone is over it, so the whole certainly is. ``incomplete``: the
+    known part fits but some prices are unknown, so it cannot be checked fully. ``within``: every
+    price is known and the total fits. ``none``: no budget set.
+    """
+    limit, enforced = cfg.budget_eur_per_month, cfg.budget_enforced
+    known = top.eur_per_month
+    at_least = "" if top.complete else "at least "
+    figure = f"max-node cost {at_least}{eur(known)} EUR/month"
+    unknown = f"; prices unknown for: {', '.join(top.unknown_names)}" if not top.complete else ""
+    if limit is None:
+        return Budget(None, enforced, "none", known, f"no budget set; {figure}{unknown}")
+    if round(known, 2) > limit:
+        drivers = _drivers(pools)
+        message = (
+            f"{figure} exceeds budget_eur_per_month {limit:,} EUR/month"
+            + (f"; driven by {drivers}" if drivers else "")
+            + unknown
+        )
+        return Budget(limit, enforced, "exceeded", known, message)
+    if not top.complete:
+        message = (
+            f"{figure}, within budget_eur_per_month {limit:,} EUR/month for the known part, "
+            f"but cannot be checked fully{unknown}"
+        )
+        return Budget(limit, enforced, "incomplete", known, message)
+    return Budget(limit, enforced, "within", known, f"{figure}, within budget_eur_per_month {limit:,} EUR/month")
+
+
+def stack_costs(cfg: "StackConfig") -> StackCosts:
+    pools = tuple(pool_cost(cfg, p) for p in cfg.pools)
+    items = _items(cfg)
+    totals = {s: _total(s, pools, items) for s in SCENARIOS}
+    return StackCosts(pools=pools, items=items, totals=totals, budget=budget(cfg, pools, totals["max"]))
+
+
+def budget_problem(cfg: "StackConfig") -> Optional[str]:
+    """The configuration error of a stack whose enforced budget is certainly exceeded, else None.
+    An incomplete check is not an error: refusing a stack for a price nobody knows would be a guess."""
+    if not cfg.budget_enforced or cfg.budget_eur_per_month is None:
+        return None
+    result = stack_costs(cfg).budget
+    if result.state != "exceeded":
+        return None
+    return result.message + "; raise the budget, lower max_nodes, or set budget_enforced: false to warn only"
+
+
+# -- comparing offers for a need ----------------------------------------------------------------
+
+
+class NeedError(ValueError):
+    """A need that cannot be met as asked: ``field`` names the need's field, the message what is allowed."""
+
+    def __init__(self, field_name: str, message: str):
+        self.field = field_name
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a user needs. An offer qualifies when its GPU model matches, its GPU memory is at
+    least ``min_gpu_memory_gib`` (unknown memory does not qualify), it has **at least**
+    ``gpus_per_node`` GPUs per node (a bigger node runs the same work, and its price shows what
+    the extra GPUs cost), and it is sold in ``region`` (a region or zone name) when one is given.
+    """
+
+    gpu_model: Optional[str] = None
+    min_gpu_memory_gib: Optional[float] = None
+    gpus_per_node: int = 1
+    nodes: int = 1
+    hours: float = _catalog.HOURS_PER_MONTH
+    provider: Optional[str] = None
+    region: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """An offer that meets a need, with what ``need.nodes`` of it cost for ``need.hours``."""
+
+    offer: _catalog.Offer
+    facts: Optional[_catalog.ProviderFacts]
+    total_eur: Optional[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        o, f = self.offer, self.facts
+        return {
+            "provider": o.provider,
+            "flavor": o.flavor,
+            "gpus_per_node": o.gpu_count,
+            "gpu_model": o.gpu_model,
+            "gpu_model_id": o.gpu_model_id,
+            "gpu_memory_gib": o.gpu_memory_gib,
+            "sold_in": None if o.regions is None else list(o.regions),
+            "eur_per_hour_per_node": o.eur_per_hour,
+            "total_eur": _cents(self.total_eur),
+            "price_source": o.source,
+            "price_as_of": None if o.eur_per_hour is None else o.as_of,
+            "jurisdiction": None if f is None else f.jurisdiction,
+            "company": None if f is None else f.company,
+            "secnumcloud": None if f is None else f.secnumcloud,
+            "secnumcloud_note": None if f is None else f.secnumcloud_note,
+        }
+
+
+def _tokens(text: str) -> list[str]:
+    return _catalog.gpu_model_id(text).split("-")
+
+
+def model_matches(query: str, model_id: str) -> bool:
+    """``H100`` matches ``h100``, ``h100-80gb``, ``h100-pcie``, ``h100-sxm``; ``sxm`` matches every
+    SXM model. Matching is by whole words of the model id (case-insensitive, ``NVIDIA`` ignored),
+    so ``L4`` does not match ``l40s``."""
+    want, have = _tokens(query), model_id.split("-")
+    return bool(want) and any(have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1))
+
+
+def _check(need: Need, cat: _catalog.Catalog) -> None:
+    if need.gpu_model is None and need.min_gpu_memory_gib is None:
+        raise NeedError("gpu_model", "is needed, or a minimum GPU memory: the need names the GPUs")
+    if need.gpu_model is not None:
+        models = cat.gpu_models()
+        if not any(model_matches(need.gpu_model, m) for m in models):
+            raise NeedError("gpu_model", f"{need.gpu_model!r} matches no GPU model of the catalog; allowed: {', '.join(models)}")
+    if need.min_gpu_memory_gib is not None and not (need.min_gpu_memory_gib > 0 and math.isfinite(need.min_gpu_memory_gib)):
+        raise NeedError("min_gpu_memory_gib", f"must be a number of GiB above 0 (given: {need.min_gpu_memory_gib:g})")
+    for name in ("gpus_per_node", "nodes"):
+        value = getattr(need, name)
+        if value < 1:
+            raise NeedError(name, f"must be a whole number >= 1 (given: {value})")
+    if not (need.hours > 0 and math.isfinite(need.hours)):
+        raise NeedError("hours", f"must be a number of hours above 0 (given: {need.hours:g})")
+    if need.provider is not None and need.provider not in cat.providers():
+        raise NeedError("provider", f"{need.provider!r} is not a provider of the catalog; allowed: {', '.join(cat.providers())}")
+    if need.region is not None:
+        providers = [need.provider] if need.provider else cat.providers()
+        known = sorted({loc for p in providers for r in cat.regions(p).values() for loc in r.locations})
+        if need.region not in known:
+            raise NeedError("region", f"{need.region!r} is not a region or zone of {' or '.join(providers)}; allowed: {', '.join(known)}")
+
+
+def _sold_where_needed(offer: _catalog.Offer, region: Optional[str], cat: _catalog.Catalog) -> bool:
+    if region is None:
+        return True
+    if cat.location(offer.provider, region) is None:
+        return False  # another provider's region
+    own = cat.region(offer.provider, region)
+    return offer.sold_in_region(own) if own is not None else offer.sold_in(region)
+
+
+def qualifies(offer: _catalog.Offer, need: Need, cat: _catalog.Catalog) -> bool:
+    """The rule of :class:`Need`, for one offer."""
+    if not offer.is_gpu or offer.gpu_count < need.gpus_per_node:
+        return False
+    if need.provider is not None and offer.provider != need.provider:
+        return False
+    if need.gpu_model is not None and not model_matches(need.gpu_model, offer.gpu_model_id or ""):
+        return False
+    if need.min_gpu_memory_gib is not None and (offer.gpu_memory_gib is None or offer.gpu_memory_gib < need.min_gpu_memory_gib):
+        return False
+    return _sold_where_needed(offer, need.region, cat)
+
+
+def compare(need: Need, cat: Optional[_catalog.Catalog] = None) -> list[Match]:
+    """Every catalog offer that meets ``need``, cheapest total first, unknown prices last.
+
+    total = EUR per hour per node x nodes x hours. An offer whose price is unknown is listed after
+    every priced one (by provider and flavour), never ranked as cheap. Raises :class:`NeedError`.
+    """
+    cat = cat or _catalog.load()
+    _check(need, cat)
+    matches = [
+        Match(
+            offer=o,
+            facts=cat.provider_facts(o.provider),
+            total_eur=None if o.eur_per_hour is None else o.eur_per_hour * need.nodes * need.hours,
+        )
+        for o in cat.offers()
+        if qualifies(o, need, cat)
+    ]
+    return sorted(
+        matches,
+        key=lambda m: (m.total_eur is None, m.total_eur or 0.0, m.offer.provider, m.offer.gpu_count, m.offer.flavor),
+    )
