@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -92,11 +93,21 @@ def _cmd_plan(args, project) -> int:
 
 def _cmd_catalog(args) -> int:
     cat = _catalog.load()
-    rows = [
-        o
-        for o in cat.offers(args.provider)
-        if (args.region is None or (o.regions is not None and args.region in o.regions)) and (o.is_gpu or not args.gpu_only)
-    ]
+    providers = [args.provider] if args.provider else cat.providers()
+    if args.region is not None and not any(cat.location(p, args.region) for p in providers):
+        known = sorted({loc for p in providers for r in cat.regions(p).values() for loc in r.locations})
+        print(f"error: --region {args.region!r} is not a region or zone of {' or '.join(providers)}; allowed: {', '.join(known)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    def sold_there(o: _catalog.Offer) -> bool:
+        if args.region is None:
+            return True
+        own = cat.location(o.provider, args.region)  # None: a region of another provider
+        if own is None:
+            return False
+        return o.sold_in_region(own) if own.name == args.region else o.sold_in(args.region)
+
+    rows = [o for o in cat.offers(args.provider) if sold_there(o) and (o.is_gpu or not args.gpu_only)]
     print(f"{'provider':9} {'flavor':16} {'gpus':>4} {'gpu model':18} {'gpu GiB':>7} {'vcpu':>4} {'ram GiB':>7} {'EUR/h':>8}  regions")
     for o in sorted(rows, key=lambda o: (o.provider, o.gpu_model or "", o.gpu_count, o.flavor)):
         price = "unknown" if o.eur_per_hour is None else f"{o.eur_per_hour:.4g}"
@@ -237,6 +248,14 @@ def _compare_json(need: _costs.Need, matches: list[_costs.Match]) -> dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `infratech catalog | head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stays open until exit, so the final flush goes nowhere
+        return 0
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "catalog":

@@ -1,0 +1,32 @@
+"""`infratech catalog`: what is sold where, by region or zone, and bad input named."""
+
+from __future__ import annotations
+
+from infratech.cli import EXIT_BAD_INPUT, main
+
+
+def _flavours(out: str) -> set[str]:
+    return {line.split()[1] for line in out.splitlines()[1:]}
+
+
+def test_catalog_by_zone_and_by_region(capsys):
+    assert main(["catalog", "--region", "fr-par-1"]) == 0
+    zone = _flavours(capsys.readouterr().out)
+    assert "RENDER-S" in zone and "PRO2-S" in zone, "zone-bound and general-purpose types"
+    assert "H100-SXM-8-80G" not in zone, "sold in fr-par-2 only"
+    assert main(["catalog", "--region", "fr-par", "--gpu-only"]) == 0
+    region = _flavours(capsys.readouterr().out)
+    assert {"RENDER-S", "H100-SXM-8-80G", "L4-1-24G"} <= region and "PRO2-S" not in region
+
+
+def test_catalog_region_of_one_provider_lists_none_of_the_others(capsys):
+    assert main(["catalog", "--region", "GRA11"]) == 0
+    out = capsys.readouterr().out
+    assert "h100-380" in out and "b3-16" in out
+    assert "scaleway" not in out and "outscale" not in out
+
+
+def test_catalog_unknown_region_is_named(capsys):
+    assert main(["catalog", "--provider", "scaleway", "--region", "GRA11"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "--region 'GRA11' is not a region or zone of scaleway" in err and "fr-par-2" in err
