@@ -41,7 +41,16 @@ def _context(raw: dict, secret_keys: Optional[set[str]] = None) -> dict:
         settings = raw.get("scaleway") if isinstance(raw.get("scaleway"), dict) else {}
         wanted = text(settings.get("zone")) if "zone" in settings else facts.zones[0]
         zone = wanted if wanted in facts.zones else None  # a bad zone is reported on its own
-    return {"provider": provider, "region": region, "zone": zone, "pool_gpu_models": models, "secret_keys": secret_keys}
+    existing = raw.get("existing") if isinstance(raw.get("existing"), dict) else {}
+    operator_elsewhere = provider == "scaleway" or (provider == "existing" and existing.get("gpu_operator_preinstalled") is True)
+    return {
+        "provider": provider,
+        "region": region,
+        "zone": zone,
+        "pool_gpu_models": models,
+        "secret_keys": secret_keys,
+        "gpu_operator_elsewhere": operator_elsewhere,
+    }
 
 
 def parse(raw: dict, stack: str, secret_keys: Optional[Iterable[str]] = None) -> StackConfig:

@@ -137,6 +137,16 @@ class Taint(_Model):
         return v
 
 
+MIG_CAPABLE = ("a100", "a30", "h100", "h200", "h800", "gh200", "b200", "b300", "gb200")
+
+
+def _pool_gpu_model(info: ValidationInfo) -> Optional[str]:
+    """The GPU model id of the pool being validated, from its flavour (catalog providers)."""
+    provider, flavor = _provider(info), info.data.get("flavor")
+    offer = _catalog.load().offer(provider, flavor) if provider in CATALOG_PROVIDERS and flavor else None
+    return offer.gpu_model_id if offer is not None else None
+
+
 class Pool(_Model):
     """A node pool. GPU pools get the GPU label and taint from the platform, not from the user.
 
@@ -164,6 +174,10 @@ class Pool(_Model):
     root_volume_gb: Optional[int] = Field(default=None, ge=20, le=10000, strict=True)
     startup_taints: tuple[Taint, ...] = ()
     placement_group: bool = False
+    # GPU sharing through the platform's GPU operator: inference pools only
+    gpu_sharing: Optional[Literal["time-slicing", "mig"]] = None
+    time_slicing_replicas: Optional[int] = Field(default=None, ge=2, le=48, strict=True, validate_default=True)
+    mig_profile: Optional[str] = Field(default=None, validate_default=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -286,6 +300,50 @@ class Pool(_Model):
         _only_for("placement_group", ("scaleway",), info)
         if v and info.data.get("role") != "training":
             raise ValueError("placement groups keep the nodes of a multi-node training job close together; only 'training' pools take one")
+        return v
+
+    @field_validator("gpu_sharing")
+    @classmethod
+    def _sharing(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if v is None:
+            return v
+        role = info.data.get("role")
+        if role != "inference":
+            raise ValueError(
+                f"GPU sharing gives no memory (time-slicing) or no full GPU (MIG) to a job; only 'inference' pools take it, not {role!r}"
+            )
+        if (info.context or {}).get("gpu_operator_elsewhere"):
+            raise ValueError(
+                f"{PROVIDER_TITLES.get(_provider(info) or '', 'the provider')} runs the GPU operator itself; "
+                "configure sharing there, the platform installs no operator to do it"
+            )
+        model = info.data.get("gpu_model") or _pool_gpu_model(info)
+        if v == "mig" and model is not None and not any(model.startswith(p) for p in MIG_CAPABLE):
+            raise ValueError(f"MIG needs an A100, H100, H200, B200 or B300 class GPU; {model} has no MIG")
+        return v
+
+    @field_validator("time_slicing_replicas")
+    @classmethod
+    def _replicas(cls, v: Optional[int], info: ValidationInfo) -> Optional[int]:
+        if "gpu_sharing" not in info.data:
+            return v  # gpu_sharing failed its own check, reported there
+        if v is not None and info.data.get("gpu_sharing") != "time-slicing":
+            raise ValueError("applies only with gpu_sharing: time-slicing")
+        if v is None and info.data.get("gpu_sharing") == "time-slicing":
+            raise ValueError("is required with gpu_sharing: time-slicing: how many pods share one GPU")
+        return v
+
+    @field_validator("mig_profile")
+    @classmethod
+    def _mig_profile(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if "gpu_sharing" not in info.data:
+            return v  # gpu_sharing failed its own check, reported there
+        if v is not None and info.data.get("gpu_sharing") != "mig":
+            raise ValueError("applies only with gpu_sharing: mig")
+        if v is None and info.data.get("gpu_sharing") == "mig":
+            raise ValueError("is required with gpu_sharing: mig: the layout of every GPU of the pool, e.g. all-1g.10gb")
+        if v is not None and not re.fullmatch(r"all-(disabled|balanced|\d+g\.\d+gb(\.me)?)", v):
+            raise ValueError("must be a MIG layout name the MIG manager knows, e.g. all-1g.10gb, all-3g.40gb or all-balanced")
         return v
 
     @model_validator(mode="after")
@@ -470,6 +528,9 @@ class ExistingSettings(_Model):
     toolkit_preinstalled: bool = False
     gpu_operator_preinstalled: bool = False
     object_store: Optional[ExistingObjectStore] = None
+    # the cluster's block-storage CSI driver, for the platform's Retain storage classes (none if unset)
+    block_storage_provisioner: Optional[str] = None
+    block_storage_parameters: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("country")
     @classmethod
@@ -542,7 +603,38 @@ class ObjectStorage(_Model):
         return v
 
 
+# namespaces the platform itself uses: a team may not take one of these names
+PLATFORM_NAMESPACES = (
+    "gpu-operator", "kueue-system", "jobset-system", "kubeflow-system", "csi-s3", "monitoring",
+    "keda", "cert-manager", "serving", "default", "kube-system", "kube-public", "kube-node-lease",
+)
+_IMAGE = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$")
+
+
+class Acme(_Model):
+    """An ACME certificate authority for the serving endpoint's TLS certificate."""
+
+    email: str
+    server: str
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
+            raise ValueError("must be an e-mail address (the CA writes there before certificates expire)")
+        return v
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, v: str) -> str:
+        if not re.match(r"^https://[^/\s]+/", v):
+            raise ValueError("must be the https:// URL of the ACME directory")
+        return v
+
+
 class Platform(_Model):
+    """What the platform layer installs on the cluster (docs/platform.md)."""
+
     gpu_operator: bool = True
     kueue: bool = True
     trainer: bool = True
@@ -550,18 +642,71 @@ class Platform(_Model):
     monitoring: bool = True
     tenancy: bool = True
     serving: bool = True
+    # the image of the ClusterTrainingRuntime's trainer container (built from workloads/train)
+    training_image: str = "ghcr.io/infratech-souveraine/llm-train:0.1.0"
+    # NVIDIA driver the GPU operator installs where the nodes have none (OVHcloud MKS)
+    gpu_driver_version: str = "595.91.07"
+    # serving endpoint: DNS name, TLS from ACME or else from the cluster's own CA
+    serving_host: Optional[str] = None
+    ingress_class: Optional[str] = None
+    acme: Optional[Acme] = None
+    # jobs of a team pending longer than this raise an alert
+    pending_alert_minutes: int = Field(default=60, ge=5, le=10080, strict=True)
+
+    @field_validator("training_image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if not _IMAGE.match(v) or v.endswith(":latest"):
+            raise ValueError("must be a full image reference with a pinned tag or digest (registry/path:tag), never :latest")
+        return v
+
+    @field_validator("gpu_driver_version", mode="before")
+    @classmethod
+    def _driver(cls, v: Any) -> str:
+        if not isinstance(v, str) or not re.fullmatch(r"\d{3}\.\d+(\.\d+)?", v):
+            raise ValueError("must be an NVIDIA driver version such as \"595.91.07\" (in quotes)")
+        return v
+
+    @field_validator("serving_host")
+    @classmethod
+    def _host(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.fullmatch(r"([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}", v):
+            raise ValueError("must be a fully qualified DNS name in lower case, e.g. llm.example.org")
+        return v
+
+    @model_validator(mode="after")
+    def _needs(self) -> "Platform":
+        problems = []
+        if self.trainer and not self.kueue:
+            problems.append("trainer needs kueue: training jobs are admitted by the teams' queues")
+        if self.acme is not None and self.serving_host is None:
+            problems.append("acme needs serving_host: the certificate is for that name")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class Team(_Model):
     name: str
     gpu_quota: dict[str, Annotated[int, Field(strict=True)]] = Field(default_factory=dict)
+    # GPUs of each model the team may borrow from the cohort beyond its quota (unset: no limit)
+    gpu_borrowing_limit: dict[str, Annotated[int, Field(strict=True, ge=0)]] = Field(default_factory=dict)
+    fair_share_weight: int = Field(default=1, ge=0, le=1000, strict=True)
+    # identity-provider groups whose members work in the team's namespace
+    groups: tuple[str, ...] = ()
+    # CPU cores and memory for the whole namespace (unset: bounded by the LimitRange only)
+    cpu_quota: Optional[int] = Field(default=None, ge=1, strict=True)
+    memory_quota_gib: Optional[int] = Field(default=None, ge=1, strict=True)
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return _dns_label(v, "team name", 40)
+        _dns_label(v, "team name", 40)
+        if v in PLATFORM_NAMESPACES:
+            raise ValueError(f"{v!r} is a namespace the platform uses; the team's namespace would be shared with it")
+        return v
 
-    @field_validator("gpu_quota")
+    @field_validator("gpu_quota", "gpu_borrowing_limit")
     @classmethod
     def _quota(cls, v: dict[str, int], info: ValidationInfo) -> dict[str, int]:
         models = (info.context or {}).get("pool_gpu_models")
@@ -572,6 +717,18 @@ class Team(_Model):
                 allowed = ", ".join(sorted(models)) or "none: no pool of this stack has GPUs"
                 raise ValueError(f"GPU model {model!r} is not provided by any pool of this stack; allowed: {allowed}")
         return v
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for group in v:
+            if not group or len(group) > 253 or any(c.isspace() for c in group):
+                raise ValueError(f"group {group!r} must be a non-empty name without spaces, as the identity provider sends it")
+        return v
+
+    @property
+    def namespace(self) -> str:
+        return self.name
 
 
 class StackConfig(_Model):

@@ -9,6 +9,14 @@ LABEL_POOL = "infratech.io/pool"
 LABEL_ROLE = "infratech.io/role"
 LABEL_GPU_MODEL = "infratech.io/gpu-model"
 LABEL_GPU_COUNT = "infratech.io/gpu-count"
+# read by the GPU operator: which device-plugin configuration and which MIG layout a node gets
+LABEL_DEVICE_PLUGIN_CONFIG = "nvidia.com/device-plugin.config"
+LABEL_MIG_CONFIG = "nvidia.com/mig.config"
+
+
+def time_slicing_config_name(pool: Pool) -> str:
+    """The key of a pool's entry in the device plugin's ConfigMap."""
+    return f"time-slicing-{pool.name}"
 
 
 def pool_labels(cfg: StackConfig, pool: Pool) -> dict[str, str]:
@@ -17,6 +25,10 @@ def pool_labels(cfg: StackConfig, pool: Pool) -> dict[str, str]:
     if offer.is_gpu:
         labels[LABEL_GPU_MODEL] = offer.gpu_model_id
         labels[LABEL_GPU_COUNT] = str(offer.gpu_count)
+    if pool.gpu_sharing == "time-slicing":
+        labels[LABEL_DEVICE_PLUGIN_CONFIG] = time_slicing_config_name(pool)
+    elif pool.gpu_sharing == "mig":
+        labels[LABEL_MIG_CONFIG] = pool.mig_profile
     return dict(sorted(labels.items()))
 
 

@@ -131,7 +131,9 @@ def test_defaults_are_applied(default: StackConfig):
     assert default.ovh.plan == "standard"
     assert default.ovh.update_policy == "MINIMAL_DOWNTIME"
     assert default.ovh.service_name is None
-    assert all(dict(default.platform).values())
+    switches = ("gpu_operator", "kueue", "trainer", "storage", "monitoring", "tenancy", "serving")
+    assert all(getattr(default.platform, name) is True for name in switches), "every component on by default"
+    assert default.platform.serving_host is None and default.platform.acme is None
     assert default.budget_enforced is False
     h100 = default.pools[1]
     assert (h100.monthly_billed, h100.availability_zone, h100.labels, h100.taints) == (False, None, {}, ())
