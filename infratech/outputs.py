@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pulumi
 
 from . import costs
 from .config import StackConfig
 from .handle import ClusterHandle
+from .platform import PlatformHandle
 
 
-def export(cfg: StackConfig, cluster: ClusterHandle) -> None:
+def export(cfg: StackConfig, cluster: ClusterHandle, platform: Optional[PlatformHandle] = None) -> None:
     pulumi.export("provider", cluster.provider)
     pulumi.export("region", cluster.region)
     pulumi.export("kubeconfig", cluster.kubeconfig)
@@ -42,6 +45,13 @@ def export(cfg: StackConfig, cluster: ClusterHandle) -> None:
             },
         )
     pulumi.export("teams", [t.name for t in cfg.teams])
+    if platform is not None:
+        # what `infratech submit` resolves: a team's namespace and queue, the runtime, the classes
+        pulumi.export("queues", platform.queues)
+        pulumi.export("storage_classes", list(platform.storage_classes))
+        pulumi.export("serving_namespace", platform.serving_namespace)
+        pulumi.export("training_runtime", platform.training_runtime)
+        pulumi.export("charts", platform.charts)
     pulumi.export("kube_context", cluster.kube_context)
     pulumi.export("country", cluster.country)
     # what the platform layer must not install twice

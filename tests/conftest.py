@@ -19,3 +19,22 @@ def project():
 def default_plan(project):
     """The default stack recorded once for the whole session (the runtime is process-global)."""
     return record(project, "ovh-gra11")
+
+
+@pytest.fixture
+def variant(project, tmp_path):
+    """Record a shipped stack after editing its ``config:`` mapping in place (``edit(config)``):
+    how a user's own settings reach the declared resources."""
+    import yaml
+
+    from infratech.stacks import Project
+
+    def record_variant(stack: str, edit):
+        data = yaml.safe_load(project.stack_file(stack).read_text(encoding="utf-8"))
+        edit(data["config"])
+        stack_dir = tmp_path / f"stacks-{stack}"
+        stack_dir.mkdir(exist_ok=True)
+        (stack_dir / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+        return record(Project(root=project.root, name=project.name, stack_dir=stack_dir, main=project.main), stack)
+
+    return record_variant

@@ -36,6 +36,7 @@ KEY_PROPERTIES = (
     "ipv4Subnet.subnet",
     "roleNames",
     "chart",
+    "repositoryOpts.repo",
     "namespace",
 )
 

@@ -54,8 +54,20 @@ def test_plan_json_is_stable(project, default_plan):
 def test_plan_records_parents_dependencies_and_computed_values(default_plan):
     component = default_plan.one("infratech:providers:OvhCluster")
     assert not component.custom
-    custom = [r for r in default_plan.resources if r.custom]
+    custom = [r for r in default_plan.resources if r.custom and r.package == "ovh"]
     assert custom and all(r.parent == component.urn for r in custom)
+    platform = default_plan.one("infratech:platform:Platform")
+    k8s_objects = [r for r in default_plan.resources if r.package == "kubernetes"]
+    by_urn = {r.urn: r for r in default_plan.resources}
+
+    def under_platform(res) -> bool:
+        while res.parent in by_urn:
+            if res.parent == platform.urn:
+                return True
+            res = by_urn[res.parent]
+        return False
+
+    assert k8s_objects and all(under_platform(r) for r in k8s_objects)
     kube = default_plan.one("ovh:CloudProject/kube:Kube")
     gateway = default_plan.one("ovh:CloudProject/gateway:Gateway")
     assert gateway.urn in kube.dependencies
@@ -72,7 +84,10 @@ def test_secrets_are_masked_everywhere(default_plan):
     assert outputs["object_store"]["secret_access_key"] == SECRET
     assert "kubeconfig" in default_plan.one("ovh:CloudProject/kube:Kube").secret_outputs
     assert "secretAccessKey" in default_plan.one("ovh:CloudProject/s3Credential:S3Credential").secret_outputs
-    assert "apiVersion" not in text and "BEGIN" not in text  # no kubeconfig or key material leaks
+    # no kubeconfig or key material leaks; the platform's Kubernetes provider gets the kubeconfig as a secret
+    assert "client-key-data" not in text and "BEGIN" not in text
+    (cluster,) = default_plan.by_type("pulumi:providers:kubernetes")
+    assert cluster.inputs["kubeconfig"] == SECRET
 
 
 def test_tree_shows_key_properties(default_plan):
@@ -137,11 +152,12 @@ def test_deploy_commands_without_pulumi_cli_say_so(action, monkeypatch, capsys):
     assert len(err.splitlines()) == 1 and "Pulumi CLI" in err and "install" in err
 
 
-def test_console_script_runs_in_a_fresh_process(tmp_path):
+def test_console_script_runs_in_a_fresh_process(tmp_path, default_plan):
     """`python -m infratech.cli plan` as a user runs it: a new interpreter, exit code 0."""
     proc = subprocess.run(
         [sys.executable, "-m", "infratech.cli", "plan", "--quiet", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "ovh-gra11.json").read_text())["summary"]["custom_resources"] == 13
+    expected = sum(r.custom for r in default_plan.resources)  # the same program, recorded in this process
+    assert json.loads((tmp_path / "ovh-gra11.json").read_text())["summary"]["custom_resources"] == expected > 13

@@ -18,9 +18,11 @@ def onprem(project):
     return record(project, STACK)
 
 
-def test_nothing_is_created(onprem):
-    (component,) = onprem.resources
-    assert component.type == "infratech:providers:ExistingCluster" and not component.custom
+def test_nothing_is_created_in_any_cloud(onprem):
+    component = onprem.one("infratech:providers:ExistingCluster")
+    assert not component.custom and not component.children
+    cloud = [r for r in onprem.resources if r.custom and r.package not in ("kubernetes", "random") and not r.type.startswith("pulumi:providers:kubernetes")]
+    assert cloud == [], "only the platform's Kubernetes objects (and a generated password) are declared"
 
 
 def test_pools_come_from_the_stack_with_platform_labels_and_gpu_taints(onprem):

@@ -29,7 +29,8 @@ def pools(rec):
 
 def test_everything_hangs_under_one_component(train):
     component = train.one("infratech:providers:ScalewayCluster")
-    assert all(r.parent == component.urn for r in train.resources if r.custom)
+    scaleway = [r for r in train.resources if r.package == "scaleway"]
+    assert scaleway and all(r.parent == component.urn for r in scaleway)
 
 
 def test_kapsule_cluster_settings(train):
