@@ -58,13 +58,18 @@ class Platform(pulumi.ComponentResource):
         def installed(*keys: str) -> None:
             charts.update({k: PINS[k].version for k in keys})
 
+        # charts that bring ServiceMonitors install after the chart that brings their CRD
+        monitors: list[pulumi.Resource] = []
+        if p.monitoring:
+            monitors.append(Monitoring("monitoring", cfg, cluster, provider, child).release)
+            installed("kube-prometheus-stack")
         if operator_needed(cfg, cluster):
-            GpuStack("gpu", cfg, cluster, provider, child)
+            GpuStack("gpu", cfg, cluster, provider, monitors, child)
             installed("gpu-operator")
         tenancy = Tenancy("tenancy", cfg, cluster, provider, child)
         queues = {}
         if p.kueue:
-            queues = Queues("queues", cfg, cluster, provider, tenancy.namespaces, child).queues
+            queues = Queues("queues", cfg, cluster, provider, tenancy.namespaces, monitors, child).queues
             installed("kueue")
         if p.trainer:
             Training("training", cfg, provider, child)
@@ -75,11 +80,8 @@ class Platform(pulumi.ComponentResource):
             classes = storage.classes
             if cluster.object_store is not None:
                 installed("csi-s3")
-        if p.monitoring:
-            Monitoring("monitoring", cfg, cluster, provider, child)
-            installed("kube-prometheus-stack")
         if p.serving:
-            Serving("serving", cfg, provider, child)
+            Serving("serving", cfg, provider, monitors, child)
             installed("keda", "cert-manager")
 
         self.handle = PlatformHandle(

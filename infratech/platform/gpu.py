@@ -92,9 +92,11 @@ def operator_values(cfg: StackConfig, cluster: ClusterHandle) -> dict[str, Any]:
 class GpuStack(pulumi.ComponentResource):
     """The GPU operator in its own namespace, the only one allowed privileged pods."""
 
-    def __init__(self, name: str, cfg: StackConfig, cluster: ClusterHandle, provider, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, cfg: StackConfig, cluster: ClusterHandle, provider, after=(), opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("infratech:platform:GpuStack", name, None, opts)
         pin = PINS["gpu-operator"]
         ns = Namespace(pin.namespace, provider, self, pod_security="privileged", labels={"infratech.io/component": "gpu"})
-        self.release = release(pin, operator_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource]))
+        self.release = release(pin, operator_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource, *after]))
         self.register_outputs({"chart": pin.version})

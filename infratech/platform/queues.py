@@ -109,12 +109,13 @@ class Queues(pulumi.ComponentResource):
         cluster: ClusterHandle,
         provider,
         team_namespaces: dict[str, Namespace],
+        after=(),
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("infratech:platform:Queues", name, None, opts)
         pin = PINS["kueue"]
         ns = Namespace(pin.namespace, provider, self, labels={"infratech.io/component": "queues"})
-        kueue = release(pin, kueue_values(cfg), child_opts(self, provider, depends_on=[ns.resource]))
+        kueue = release(pin, kueue_values(cfg), child_opts(self, provider, depends_on=[ns.resource, *after]))
         after = child_opts(self, provider, depends_on=[kueue])  # the CRDs come with the chart
 
         models = sorted({p.gpu_model for p in cluster.pools if p.gpu_model})

@@ -36,12 +36,12 @@ def cert_manager_values(cfg: StackConfig) -> dict[str, Any]:
 
 
 class Serving(pulumi.ComponentResource):
-    def __init__(self, name: str, cfg: StackConfig, provider, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, cfg: StackConfig, provider, after=(), opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("infratech:platform:Serving", name, None, opts)
         ns = Namespace(NAMESPACE, provider, self, labels={"infratech.io/component": "serving"})
         keda_pin, cm_pin = PINS["keda"], PINS["cert-manager"]
         keda_ns = Namespace(keda_pin.namespace, provider, self, labels={"infratech.io/component": "serving"})
-        release(keda_pin, keda_values(cfg), child_opts(self, provider, depends_on=[keda_ns.resource]))
+        release(keda_pin, keda_values(cfg), child_opts(self, provider, depends_on=[keda_ns.resource, *after]))
         cm_ns = Namespace(cm_pin.namespace, provider, self, labels={"infratech.io/component": "serving"})
         cert_manager = release(cm_pin, cert_manager_values(cfg), child_opts(self, provider, depends_on=[cm_ns.resource]))
         after = child_opts(self, provider, depends_on=[cert_manager])

@@ -271,3 +271,11 @@ def test_queues_and_trainer_switch_off_together(variant):
     rec = variant("ovh-gra11", lambda c: c.setdefault("infratech:platform", {}).update(kueue=False, trainer=False))
     assert not {"kueue", "jobset", "kubeflow-trainer"} & set(releases(rec))
     assert not objects(rec, "ClusterQueue") and rec.outputs["queues"] == {}
+
+
+def test_charts_with_service_monitors_wait_for_the_monitoring_crds(plans):
+    rec = plans["ovh-gra11"]
+    by_name = {r.inputs["name"]: r for r in rec.by_type(RELEASE)}
+    prometheus = by_name["kube-prometheus-stack"].urn
+    for chart in ("gpu-operator", "kueue", "keda"):
+        assert prometheus in by_name[chart].dependencies, chart
