@@ -250,36 +250,26 @@ class Pool(_Model):
             raise ValueError(f"{role!r} pools need a GPU flavour, {v!r} has none")
         return v
 
-    @field_validator("gpu_model")
+    @field_validator("gpu_model", "gpus_per_node")
     @classmethod
-    def _gpu_model(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+    def _existing_gpus(cls, v: Any, info: ValidationInfo) -> Any:
+        """What an existing cluster's GPU pools must say about their nodes, since no catalog does."""
+        name = info.field_name
         if v is not None:
-            _only_for("gpu_model", ("existing",), info)
+            _only_for(name, ("existing",), info)
         if _provider(info) != "existing":
             return v
         role = info.data.get("role")
         if role == "system" and v is not None:
-            raise ValueError("'system' pools have no GPUs; remove gpu_model")
-        if role in ("training", "inference"):
-            known = ", ".join(_catalog.load().gpu_models())
-            if v is None:
-                raise ValueError(f"is required for {role!r} pools of an existing cluster: the GPU model id, e.g. one of {known}")
-            if not _GPU_MODEL_ID.match(v) or len(v) > 63:
-                raise ValueError(f"must be a lowercase GPU model id such as h100-80gb (letters, digits, '-'); catalog ids: {known}")
-        return v
-
-    @field_validator("gpus_per_node")
-    @classmethod
-    def _gpus_per_node(cls, v: Optional[int], info: ValidationInfo) -> Optional[int]:
-        if v is not None:
-            _only_for("gpus_per_node", ("existing",), info)
-        if _provider(info) != "existing":
+            raise ValueError(f"'system' pools have no GPUs; remove {name}")
+        if role not in ("training", "inference"):
             return v
-        role = info.data.get("role")
-        if role == "system" and v is not None:
-            raise ValueError("'system' pools have no GPUs; remove gpus_per_node")
-        if role in ("training", "inference") and v is None:
-            raise ValueError(f"is required for {role!r} pools of an existing cluster: how many GPUs each node has")
+        known = ", ".join(_catalog.load().gpu_models())
+        what = f"the GPU model id, e.g. one of {known}" if name == "gpu_model" else "how many GPUs each node has"
+        if v is None:
+            raise ValueError(f"is required for {role!r} pools of an existing cluster: {what}")
+        if name == "gpu_model" and (not _GPU_MODEL_ID.match(v) or len(v) > 63):
+            raise ValueError(f"must be a lowercase GPU model id such as h100-80gb (letters, digits, '-'); catalog ids: {known}")
         return v
 
     @field_validator("anti_affinity", "monthly_billed")
