@@ -4,11 +4,13 @@
     infratech preview|up|destroy STACK    through the Pulumi CLI (Automation API)
     infratech outputs STACK           the deployed stack's outputs, secrets masked
     infratech stacks                  the stacks this project ships
+    infratech policy-config STACK     --policy-pack-config JSON for policies/sovereignty
     infratech catalog [--provider P] [--region R]   flavours and EUR prices
     infratech cost compare --gpu-model H100 [--gpus-per-node N] [--nodes N] [--hours H] [--json]
                                       every offer meeting a GPU need, cheapest total first (docs/costs.md)
 
-Exit codes: 0 success, 2 bad input (stack file, configuration, flags), 3 Pulumi CLI missing or failed.
+Exit codes: 0 success, 2 bad input (stack file, configuration, flags), 3 Pulumi CLI missing or failed,
+4 a mandatory policy rule violated (the plan files are still written).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .stacks import StackFileError, find_project
 DEFAULT_STACK = "ovh-gra11"
 EXIT_BAD_INPUT = 2
 EXIT_PULUMI = 3
+EXIT_POLICY = 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("stack")
 
     sub.add_parser("stacks", help="list the stacks of this project")
+
+    pc = sub.add_parser("policy-config", help="the stack's policy settings as --policy-pack-config JSON for policies/sovereignty")
+    pc.add_argument("stack")
 
     cat = sub.add_parser("catalog", help="flavours and prices known to the catalog")
     cat.add_argument("--provider", choices=_catalog.load().providers())
@@ -82,12 +88,30 @@ def _cmd_plan(args, project) -> int:
     from . import plan as _plan
     from .plan import report
 
+    from .policy import blocking
+
     out_dir = args.out or project.root / "build" / "plan"
-    rec, files = _plan.plan(project, args.stack, out_dir)
+    rec, verdicts, files = _plan.plan(project, args.stack, out_dir)
     if not args.quiet:
-        sys.stdout.write(report.to_text(rec))
+        sys.stdout.write(report.to_text(rec, verdicts))
     print(f"wrote {files.json}")
     print(f"wrote {files.markdown}")
+    failed = blocking(verdicts)
+    if failed:
+        print(f"error: mandatory policy rule(s) violated: {', '.join(v.rule.id for v in failed)}", file=sys.stderr)
+        return EXIT_POLICY
+    return 0
+
+
+def _cmd_policy_config(args, project) -> int:
+    from . import config
+    from .policy.pack import pack_config
+    from .stacks import read_stack_config
+
+    raw, secret_keys = read_stack_config(project, args.stack)
+    prefix = config.NAMESPACE + ":"
+    cfg = config.parse(config.raw_from_config(raw), args.stack, [k[len(prefix):] for k in secret_keys if k.startswith(prefix)])
+    print(json.dumps(pack_config(cfg.policy.settings()), indent=2, sort_keys=True))
     return 0
 
 
@@ -268,10 +292,22 @@ def _main(argv: Optional[Sequence[str]]) -> int:
             return 0
         if args.command == "plan":
             return _cmd_plan(args, project)
+        if args.command == "policy-config":
+            return _cmd_policy_config(args, project)
         from . import deploy, plan as _plan
 
-        # Validate offline first: a bad stack file never reaches the cloud.
-        _plan.record(project, args.stack)
+        # Validate offline first: a bad stack file, or one that breaks a mandatory policy rule,
+        # never reaches the cloud.
+        from .policy import blocking
+
+        failed = blocking(_plan.policy_verdicts(project, _plan.record(project, args.stack)))
+        if failed and args.command in ("preview", "up"):
+            print(
+                f"error: mandatory policy rule(s) violated: {', '.join(v.rule.id for v in failed)}; "
+                f"see `infratech plan {args.stack}`",
+                file=sys.stderr,
+            )
+            return EXIT_POLICY
         outputs = deploy.run(project, args.stack, args.command)
         if outputs:
             print(json.dumps(outputs, indent=2, sort_keys=True, default=str))

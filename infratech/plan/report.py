@@ -12,7 +12,7 @@ from typing import Any, Iterator, Optional
 from ..costs import eur, eur_rate
 from .runtime import COMPUTED, Recording, Resource
 
-FORMAT_VERSION = 2  # 2: top-level `costs`
+FORMAT_VERSION = 3  # 2: top-level `costs`; 3: top-level `policy` (verdicts)
 
 # Input properties worth a glance in the tree, by wire name, whatever the resource type.
 KEY_PROPERTIES = (
@@ -101,7 +101,7 @@ def walk(rec: Recording) -> Iterator[tuple[int, Resource]]:
         yield from visit(root, 0)
 
 
-def to_json(rec: Recording) -> dict:
+def to_json(rec: Recording, verdicts: Optional[list] = None) -> dict:
     resources = []
     for _, res in walk(rec):
         resources.append(
@@ -136,11 +136,15 @@ def to_json(rec: Recording) -> dict:
     costs = _costs(rec)
     if costs is not None:
         data["costs"] = costs
+    if verdicts is not None:
+        from ..policy import to_json as policy_json
+
+        data["policy"] = policy_json(verdicts)
     return data
 
 
-def dumps_json(rec: Recording) -> str:
-    return json.dumps(to_json(rec), indent=2, sort_keys=True, default=str) + "\n"
+def dumps_json(rec: Recording, verdicts: Optional[list] = None) -> str:
+    return json.dumps(to_json(rec, verdicts), indent=2, sort_keys=True, default=str) + "\n"
 
 
 # -- costs: read from the program's `costs` output, so the report stays a function of the recording --
@@ -249,7 +253,7 @@ def _type_label(res: Resource) -> str:
     return res.type.rsplit(":", 1)[-1] if res.custom else res.type
 
 
-def to_text(rec: Recording) -> str:
+def to_text(rec: Recording, verdicts: Optional[list] = None) -> str:
     n = len(rec.resources)
     lines = [f"Plan for stack {rec.stack!r} (project {rec.project}): {n} resources, nothing created", ""]
     for depth, res in walk(rec):
@@ -265,12 +269,16 @@ def to_text(rec: Recording) -> str:
         if key == "costs" and costs is not None:
             text = "(see Costs above)"
         lines.append(f"  {key}: {text if len(text) <= 100 else text[:97] + '...'}")
+    if verdicts is not None:
+        from ..policy import to_text as policy_text
+
+        lines += ["", policy_text(verdicts).rstrip("\n")]
     lines.append("")
     lines.append(f"{COMPUTED} = known only after creation; [secret] = a Pulumi secret, never shown")
     return "\n".join(lines) + "\n"
 
 
-def to_markdown(rec: Recording) -> str:
+def to_markdown(rec: Recording, verdicts: Optional[list] = None) -> str:
     out = [
         f"# Plan: stack `{rec.stack}`",
         "",
@@ -288,6 +296,10 @@ def to_markdown(rec: Recording) -> str:
         out += ["", *_cost_markdown(costs)]
     else:
         out.append("")
+    if verdicts is not None:
+        from ..policy import to_markdown as policy_markdown
+
+        out += [policy_markdown(verdicts)]
     out += ["## Outputs", "", "```json", json.dumps(rec.outputs, indent=2, sort_keys=True, default=str), "```", ""]
     out.append(f"`{COMPUTED}`: known only after creation. `[secret]`: a Pulumi secret, never written here.")
     return "\n".join(out) + "\n"

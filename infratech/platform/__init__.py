@@ -67,6 +67,10 @@ class Platform(pulumi.ComponentResource):
             GpuStack("gpu", cfg, cluster, provider, monitors, child)
             installed("gpu-operator")
         tenancy = Tenancy("tenancy", cfg, cluster, provider, child)
+        if p.tenancy:
+            from .admission import Admission
+
+            Admission("admission", cfg, provider, child)
         queues = {}
         if p.kueue:
             queues = Queues("queues", cfg, cluster, provider, tenancy.namespaces, monitors, child).queues

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..config import StackConfig
+from ..policy.admission import WORKLOADS_LABEL
 from .base import Namespace, child_opts, meta
 from .charts import PINS, release
 
@@ -38,7 +39,7 @@ def cert_manager_values(cfg: StackConfig) -> dict[str, Any]:
 class Serving(pulumi.ComponentResource):
     def __init__(self, name: str, cfg: StackConfig, provider, after=(), opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("infratech:platform:Serving", name, None, opts)
-        ns = Namespace(NAMESPACE, provider, self, labels={"infratech.io/component": "serving"})
+        ns = Namespace(NAMESPACE, provider, self, labels={"infratech.io/component": "serving", WORKLOADS_LABEL: "true"})
         keda_pin, cm_pin = PINS["keda"], PINS["cert-manager"]
         keda_ns = Namespace(keda_pin.namespace, provider, self, labels={"infratech.io/component": "serving"})
         release(keda_pin, keda_values(cfg), child_opts(self, provider, depends_on=[keda_ns.resource, *after]))

@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from ..config import StackConfig, Team
 from ..handle import ClusterHandle
+from ..policy.admission import WORKLOADS_LABEL
 from .base import Namespace, child_opts, meta
 
 TEAM_LABEL = "infratech.io/team"
@@ -83,7 +84,7 @@ class Tenancy(pulumi.ComponentResource):
                 provider,
                 self,
                 pod_security="restricted" if guard else "baseline",
-                labels={TEAM_LABEL: team.name},
+                labels={TEAM_LABEL: team.name, WORKLOADS_LABEL: "true"},
             )
             self.namespaces[team.name] = ns
             self._service_account(team, ns)

@@ -93,7 +93,7 @@ def test_default_stack_parses(default: StackConfig):
     assert default.provider == "ovh"
     assert default.name == "llm-gra11"
     assert default.region == "GRA11"
-    assert default.labels == {"owner": "platform", "cost-centre": "ml-research"}
+    assert default.labels == {"owner": "platform", "team": "ml-platform", "cost-centre": "ml-research"}
     assert [(p.name, p.flavor, p.role) for p in default.pools] == [
         ("system", "b3-16", "system"),
         ("h100", "h100-380", "training"),

@@ -380,7 +380,7 @@ def test_plan_exports_the_costs(default_plan):
 
 def test_plan_json_has_top_level_costs(default_plan):
     data = json.loads(report.dumps_json(default_plan))
-    assert data["format"] == report.FORMAT_VERSION == 2
+    assert data["format"] == report.FORMAT_VERSION == 3
     assert data["costs"] == default_plan.outputs["costs"]
     system = next(p for p in data["costs"]["pools"] if p["name"] == "system")
     assert system["eur_per_month"] == {"min": None, "desired": None, "max": None}

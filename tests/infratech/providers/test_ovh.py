@@ -112,10 +112,8 @@ def test_dhcp_range_leaves_gateway_free(cidr, first, last):
     assert ovh_provider._dhcp_range(ipaddress.IPv4Network(cidr)) == (first, last)
 
 
-def test_stack_without_gateway_or_allowlist(project):
-    from infratech.plan import record
-
-    rec = record(project, "ovh-gra11-l4")
+def test_stack_without_gateway_or_allowlist(variant):
+    rec = variant("ovh-gra11-l4", lambda c: c["infratech:ovh"].pop("api_allowed_cidrs"))
     assert rec.by_type("ovh:CloudProject/gateway:Gateway") == []
     assert rec.by_type("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions") == []
     kube = rec.one("ovh:CloudProject/kube:Kube").inputs

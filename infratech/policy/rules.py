@@ -1,0 +1,384 @@
+"""The sovereignty and safety rules, as plain functions over plain data.
+
+The offline plan (``infratech plan``), the Pulumi policy pack (``policies/sovereignty``) and the
+tests call these same functions. Each rule has an id, what it protects, where the requirement
+comes from, how to fix a violation and a default enforcement level a stack can change.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Iterator, Optional
+
+from .. import catalog as _catalog
+from .model import COMPUTED, SECRET, Resource, Rule, Settings, Stack
+
+EU_COUNTRIES = frozenset(
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+)
+# the Pulumi packages of the cloud providers this project provisions on; anything else is foreign
+PACKAGE_PROVIDER = {"ovh": "ovh", "scaleway": "scaleway"}
+NEUTRAL_PACKAGES = {"kubernetes", "random", "pulumi"}
+GPU_TAINT = "nvidia.com/gpu"
+ADMIN_PORTS = (22, 6443)
+_EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+# chart values that name where a credential is, not the credential (grafana.admin.passwordKey)
+REFERENCE_KEYS = frozenset({"existingSecret", "userKey", "passwordKey", "secretKeyRef", "privateKeySecretRef"})
+_SECRETISH = re.compile(r"(secret|password|passwd|token|accesskey|access_key|privatekey|private_key)", re.IGNORECASE)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _known(value: Any) -> bool:
+    return value is not None and value != COMPUTED
+
+
+def _location_countries(provider: str) -> dict[str, str]:
+    """Region, zone and object-storage region names of a provider (lower case) -> country."""
+    out: dict[str, str] = {}
+    for region in _catalog.load().regions(provider).values():
+        for name in (*region.locations, region.object_storage_region):
+            out[name.lower()] = region.country
+    return out
+
+
+def _allowed_countries(settings: Settings) -> frozenset[str]:
+    return frozenset({"FR"}) if settings.area == "france" else EU_COUNTRIES
+
+
+def _area_name(settings: Settings) -> str:
+    return "France" if settings.area == "france" else "the European Union"
+
+
+def _locations(res: Resource) -> Iterator[str]:
+    for key in ("region", "zone"):
+        value = res.props.get(key)
+        if isinstance(value, str) and _known(value):
+            yield value
+    for key in ("regions", "availabilityZones"):
+        for value in res.props.get(key) or ():
+            if isinstance(value, str) and _known(value):
+                yield value
+
+
+def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _walk(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _walk(v, f"{path}[{i}]")
+    else:
+        yield path, value
+
+
+def _gpu_offer(provider: str, flavor: Any) -> bool:
+    offer = _catalog.load().offer(provider, flavor) if isinstance(flavor, str) else None
+    return offer is not None and offer.is_gpu
+
+
+def _pool_labels_taints(res: Resource) -> Optional[tuple[str, Any, dict, list]]:
+    """(provider, flavor, labels, taints) of a node-pool resource, else None."""
+    if res.type == "ovh:CloudProject/kubeNodePool:KubeNodePool":
+        return "ovh", res.props.get("flavorName"), res.get("template.metadata.labels") or {}, res.get("template.spec.taints") or []
+    if res.type == "scaleway:kubernetes/pool:Pool":
+        return "scaleway", res.props.get("nodeType"), res.props.get("labels") or {}, res.props.get("taints") or []
+    return None
+
+
+BUCKET_TYPES = ("ovh:index/cloudStorageObjectBucket:CloudStorageObjectBucket", "scaleway:object/bucket:Bucket")
+
+
+# -- stack rules -----------------------------------------------------------------------------------
+def data_location(stack: Stack) -> list[str]:
+    allowed, area = _allowed_countries(stack.settings), _area_name(stack.settings)
+    problems = []
+    for res in stack.resources:
+        provider = PACKAGE_PROVIDER.get(res.package)
+        if provider is None:
+            continue
+        countries = _location_countries(provider)
+        for location in _locations(res):
+            country = countries.get(location.lower())
+            if country is None:
+                problems.append(f"{res.label()}: {location!r} is not a location of {provider} whose country is known; it cannot be shown to be in {area}")
+            elif country not in allowed:
+                problems.append(f"{res.label()}: {location!r} is in {country}, not in {area}")
+    country = stack.outputs.get("country")
+    if stack.outputs.get("provider") == "existing" and isinstance(country, str) and country not in allowed:
+        problems.append(f"the existing cluster runs in {country} (existing.country), not in {area}")
+    return problems
+
+
+def allowed_providers(stack: Stack) -> list[str]:
+    allowed = stack.settings.allowed_providers
+    problems = []
+    provider = stack.outputs.get("provider")
+    if isinstance(provider, str) and provider not in allowed:
+        problems.append(f"the stack's provider {provider!r} is not allowed; allowed: {', '.join(allowed)}")
+    for res in stack.resources:
+        if res.package in NEUTRAL_PACKAGES:
+            continue
+        mapped = PACKAGE_PROVIDER.get(res.package)
+        if mapped is None or mapped not in allowed:
+            problems.append(f"{res.label()}: package {res.package!r} is not an allowed provider; allowed: {', '.join(allowed)}")
+    return problems
+
+
+def secnumcloud_only(stack: Stack) -> list[str]:
+    provider = stack.outputs.get("provider")
+    if provider == "existing":
+        return ["an existing cluster's SecNumCloud qualification is not something this stack can show; "
+                "record it with the operator's qualification evidence and except this rule with the reason"]
+    facts = _catalog.load().provider_facts(provider) if isinstance(provider, str) else None
+    problems = []
+    for pool in stack.outputs.get("pools") or []:
+        if facts is None or facts.secnumcloud != "qualified":
+            status = "unknown" if facts is None else facts.secnumcloud.replace("_", " ")
+            problems.append(
+                f"pool {pool.get('name')!r} ({provider} {pool.get('flavor')}): SecNumCloud status {status}"
+                + (f" ({facts.secnumcloud_note})" if facts is not None else "")
+            )
+    if problems:
+        problems.insert(0, "secnumcloud_only: no managed-Kubernetes GPU offer in the catalog is known to be "
+                           "SecNumCloud-qualified; this stack cannot be deployed under that requirement")
+    return problems
+
+
+def bucket_encryption_versioning(stack: Stack) -> list[str]:
+    problems = []
+    encrypted = {
+        r.props.get("bucket")
+        for r in stack.of_type("scaleway:object/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+        if any((rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm") for rule in r.props.get("rules") or [])
+    }
+    for res in stack.of_type(*BUCKET_TYPES):
+        if res.package == "ovh":
+            algo, status = res.get("encryption.algorithm"), res.get("versioning.status")
+            if algo in (None, "PLAINTEXT"):
+                problems.append(f"{res.label()}: not encrypted (encryption.algorithm {algo!r}); use AES256")
+            if status != "ENABLED" and _known(status):
+                problems.append(f"{res.label()}: versioning {status!r}; enable it so an overwrite or delete keeps the old version")
+            elif status is None:
+                problems.append(f"{res.label()}: versioning not set; enable it")
+        else:
+            if res.get("versioning.enabled") is not True:
+                problems.append(f"{res.label()}: versioning not enabled")
+            if res.props.get("name") not in encrypted:
+                problems.append(f"{res.label()}: no server-side encryption configuration for this bucket")
+    return problems
+
+
+def api_restricted(stack: Stack) -> list[str]:
+    problems = []
+    for kube in stack.of_type("ovh:CloudProject/kube:Kube"):
+        lists = [r.props.get("ips") or [] for r in stack.of_type("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions")]
+        problems += _cidr_problems(kube, lists, "ovh.api_allowed_cidrs")
+    for cluster in stack.of_type("scaleway:kubernetes/cluster:Cluster"):
+        lists = [[rule.get("ip") for rule in r.props.get("aclRules") or []] for r in stack.of_type("scaleway:kubernetes/acl:Acl")]
+        problems += _cidr_problems(cluster, lists, "scaleway.api_allowed_cidrs")
+    return problems
+
+
+def _cidr_problems(cluster: Resource, lists: list[list], key: str) -> list[str]:
+    if not lists or not any(lists):
+        return [f"{cluster.label()}: the Kubernetes API has a public endpoint and no allow-list; list the networks in {key}"]
+    problems = []
+    for cidr in (c for cidrs in lists for c in cidrs):
+        if isinstance(cidr, str) and _known(cidr) and _open(cidr):
+            problems.append(f"{cluster.label()}: the API allow-list contains {cidr}, the whole Internet")
+    return problems
+
+
+def _open(cidr: str) -> bool:
+    try:
+        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def secret_outputs(stack: Stack) -> list[str]:
+    problems = []
+    for path, value in _walk(stack.outputs):
+        leaf = path.rsplit(".", 1)[-1]
+        if (leaf == "kubeconfig" or _SECRETISH.search(leaf)) and value not in (SECRET, COMPUTED, None):
+            problems.append(f"stack output {path} is in plain text; export it as a Pulumi secret")
+    return problems
+
+
+def budget(stack: Stack) -> list[str]:
+    info = (stack.outputs.get("costs") or {}).get("budget") or {}
+    if info.get("state") == "exceeded":
+        return [info.get("message", "the max-node monthly cost exceeds budget_eur_per_month")]
+    return []
+
+
+# -- resource rules --------------------------------------------------------------------------------
+def bucket_not_public(res: Resource, settings: Settings) -> list[str]:
+    if res.type in ("scaleway:object/bucket:Bucket", "scaleway:object/bucketAcl:BucketAcl"):
+        acl = res.props.get("acl")
+        if isinstance(acl, str) and acl.startswith(("public", "authenticated")):
+            return [f"{res.label()}: ACL {acl!r} opens the bucket beyond its owner; use private"]
+    return []
+
+
+def no_open_admin_ingress(res: Resource, settings: Settings) -> list[str]:
+    if res.type not in ("scaleway:instance/securityGroup:SecurityGroup", "scaleway:instance/securityGroupRules:SecurityGroupRules"):
+        return []
+    problems = []
+    for rule in res.props.get("inboundRules") or []:
+        if (rule.get("action") or "accept") != "accept":
+            continue
+        ip_range = rule.get("ipRange") or rule.get("ip")
+        if not (isinstance(ip_range, str) and _open(ip_range)):
+            continue
+        low, high = rule.get("port"), rule.get("portRange")
+        ports = _ports(low, high)
+        exposed = [p for p in ADMIN_PORTS if ports is None or p in ports]
+        if exposed:
+            problems.append(f"{res.label()}: port {', '.join(map(str, exposed))} open to {ip_range}; allow only the admin networks")
+    return problems
+
+
+def _ports(port: Any, port_range: Any) -> Optional[range]:
+    if isinstance(port, int):
+        return range(port, port + 1)
+    if isinstance(port_range, str) and re.fullmatch(r"\d+-\d+", port_range):
+        a, b = (int(x) for x in port_range.split("-"))
+        return range(a, b + 1)
+    return None  # every port
+
+
+def gpu_pools_tainted(res: Resource, settings: Settings) -> list[str]:
+    pool = _pool_labels_taints(res)
+    if pool is None:
+        return []
+    provider, flavor, _, taints = pool
+    if not _gpu_offer(provider, flavor):
+        return []
+    if any(t.get("key") == GPU_TAINT and t.get("effect") == "NoSchedule" for t in taints if isinstance(t, dict)):
+        return []
+    return [f"{res.label()}: GPU pool ({flavor}) without the {GPU_TAINT} NoSchedule taint: any pod could land on its GPUs"]
+
+
+def required_labels(res: Resource, settings: Settings) -> list[str]:
+    pool = _pool_labels_taints(res)
+    if pool is not None:
+        labels, what = pool[2], "node pool"
+    elif res.type in BUCKET_TYPES:
+        labels, what = res.props.get("tags") or {}, "bucket"
+    else:
+        return []
+    if not isinstance(labels, dict):
+        return []
+    missing = [key for key in settings.required_labels if not labels.get(key)]
+    if missing:
+        return [f"{res.label()}: {what} without the label(s) {', '.join(missing)}; set them in infratech:labels"]
+    return []
+
+
+def helm_pinned(res: Resource, settings: Settings) -> list[str]:
+    if res.type != "kubernetes:helm.sh/v3:Release":
+        return []
+    version, chart = res.props.get("version"), res.props.get("chart")
+    problems = []
+    if not isinstance(version, str) or not _EXACT_VERSION.match(version):
+        problems.append(f"{res.label()}: chart {chart!r} version {version!r} is not an exact version")
+    if not (isinstance(chart, str) and chart.startswith("oci://")) and not res.get("repositoryOpts.repo"):
+        problems.append(f"{res.label()}: chart {chart!r} has no repository; a local or ambient chart is not reproducible")
+    return problems
+
+
+def _bad_image(image: str) -> Optional[str]:
+    if "@sha256:" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "has no tag (that is :latest)"
+    if last.endswith(":latest"):
+        return "uses :latest"
+    return None
+
+
+def no_latest_images(res: Resource, settings: Settings) -> list[str]:
+    if res.package != "kubernetes":
+        return []
+    problems = []
+    for path, value in _walk(res.props):
+        leaf = path.rsplit(".", 1)[-1]
+        if leaf == "image" and isinstance(value, str) and _known(value) and "{{" not in value:
+            why = _bad_image(value)
+            if why:
+                problems.append(f"{res.label()}: {path} {value!r} {why}; pin a version or digest")
+        if leaf == "tag" and value == "latest":
+            problems.append(f"{res.label()}: {path} is 'latest'; pin a version")
+    return problems
+
+
+def secrets_as_secrets(res: Resource, settings: Settings) -> list[str]:
+    problems = []
+    if res.type == "kubernetes:core/v1:Secret":
+        for key in ("data", "stringData"):
+            value = res.props.get(key)
+            if value not in (None, SECRET) and any(v not in (SECRET, COMPUTED) for _, v in _walk(value)):
+                problems.append(f"{res.label()}: {key} holds plain values; build it from Pulumi secrets")
+    elif res.type == "pulumi:providers:kubernetes":
+        if res.props.get("kubeconfig") not in (None, SECRET, COMPUTED):
+            problems.append(f"{res.label()}: kubeconfig passed in plain text")
+    elif res.type == "kubernetes:helm.sh/v3:Release":
+        for path, value in _walk(res.props.get("values") or {}):
+            leaf = path.rsplit(".", 1)[-1]
+            if (
+                _SECRETISH.search(leaf)
+                and leaf not in REFERENCE_KEYS
+                and not leaf.endswith(("Name", "Ref"))
+                and isinstance(value, str)
+                and value not in ("", SECRET, COMPUTED)
+            ):
+                problems.append(f"{res.label()}: values.{path} is a credential in plain text")
+    return problems
+
+
+# -- the registry ----------------------------------------------------------------------------------
+SNC = "SecNumCloud 3.2 §19.2 (data location in the EU, administration from the EU)"
+RULES: tuple[Rule, ...] = (
+    Rule("data-location", "Every resource, and an existing cluster, is in the allowed area (France by default, or the EU).",
+         "Choose a region of the allowed area; policy.area: eu widens it to the European Union.", SNC, "stack", data_location),
+    Rule("allowed-providers", "Only the allowed providers' resources are declared.",
+         "Remove the foreign provider's resources, or list the provider in policy.allowed_providers.",
+         "SecNumCloud 3.2 §19.6 (immunity from non-EU law) as a stack decision", "stack", allowed_providers),
+    Rule("secnumcloud-only", "With policy.secnumcloud_only, only offers known to be SecNumCloud-qualified are used.",
+         "Use a qualified offer (none of today's managed-Kubernetes GPU offers is, as far as the facts go) or drop the mode.",
+         "ANSSI SecNumCloud qualification list; catalog provider facts", "stack", secnumcloud_only,
+         active=lambda settings: settings.secnumcloud_only),
+    Rule("bucket-encryption-versioning", "Object-storage buckets are encrypted at rest and versioned.",
+         "Leave object_storage.buckets[].encryption and versioning on (the defaults).",
+         "ANSSI guidance on data protection at rest; recovery from overwrite or deletion", "stack", bucket_encryption_versioning),
+    Rule("bucket-not-public", "No bucket has a public ACL.", "Use the private ACL; share data through credentials.",
+         "ANSSI: no data exposed without authentication", "resource", bucket_not_public),
+    Rule("api-restricted", "A public Kubernetes API endpoint answers only listed networks.",
+         "List the networks that need the API in <provider>.api_allowed_cidrs.",
+         "ANSSI recommendations for Kubernetes (administration interfaces not exposed)", "stack", api_restricted),
+    Rule("no-open-admin-ingress", "No VM security group opens SSH or the Kubernetes API to 0.0.0.0/0.",
+         "Allow ports 22 and 6443 from the admin networks only.", "ANSSI recommendations for administration", "resource", no_open_admin_ingress),
+    Rule("gpu-pools-tainted", "GPU pools carry the nvidia.com/gpu NoSchedule taint, so only GPU workloads land there.",
+         "Do not remove the taint the providers add; add tolerations to GPU workloads.", "cost and isolation of GPU nodes", "resource", gpu_pools_tainted),
+    Rule("required-labels", "Every pool and bucket is labelled with its owner, team and cost centre.",
+         "Set them in infratech:labels (policy.required_labels names the keys).", "cost attribution and accountability", "resource", required_labels),
+    Rule("helm-pinned", "Every Helm release is pinned to an exact chart version from a named repository.",
+         "Pin the chart in infratech/platform/charts.py.", "reproducible deployments; supply chain", "resource", helm_pinned),
+    Rule("no-latest-images", "No image uses the tag latest or no tag.", "Pin a version tag or a digest.",
+         "reproducible deployments; supply chain", "resource", no_latest_images),
+    Rule("secrets-as-secrets", "Kubeconfigs, keys and passwords are Pulumi secrets in resources.",
+         "Build them from Pulumi secrets (pulumi config set --secret, Output.secret).", "ANSSI: secrets encrypted in state",
+         "resource", secrets_as_secrets,
+         pack_limitation="policy packs see secret values unwrapped, not whether they are secrets; infratech plan checks this rule"),
+    Rule("secret-outputs", "Stack outputs that hold credentials are Pulumi secrets.", "Export them with pulumi.Output.secret.",
+         "ANSSI: secrets encrypted in state", "stack", secret_outputs,
+         pack_limitation="policy packs do not see stack outputs; infratech plan checks this rule"),
+    Rule("budget", "The stack's monthly cost at max nodes is within budget_eur_per_month.",
+         "Raise the budget, lower max_nodes, or choose cheaper flavours (infratech cost compare).",
+         "the stack's own budget", "stack", budget, default_level="advisory",
+         pack_limitation="policy packs do not see the cost figures (a stack output); infratech plan checks this rule"),
+)
+BY_ID = {rule.id: rule for rule in RULES}
