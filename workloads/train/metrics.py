@@ -1,0 +1,83 @@
+"""Metrics: one JSON line per logging step (rank 0), MFU against the device's dense bf16 peak,
+and an optional Prometheus endpoint.
+
+MFU = achieved model FLOP/s per device / peak dense bf16 FLOP/s of that device, with model FLOPs
+from ``model.flops_per_token`` (no recompute counted). Peaks are the vendors' dense (no sparsity)
+bf16 tensor-core figures; set ``metrics.peak_flops`` for a device not listed. On CPU there is no
+honest peak, so MFU is null unless ``metrics.peak_flops`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+# (substring of torch.cuda.get_device_name, dense bf16 FLOP/s, source). Order matters: the
+# first match wins ("H100 NVL" before "H100", "L40S" before "L4").
+PEAK_BF16_DENSE: list[tuple[str, float, str]] = [
+    ("H100 NVL", 835e12, "torchtitan get_peak_flops (nvidia.com/en-us/data-center/h100, sparsity halved)"),
+    ("H100 PCIe", 756e12, "torchtitan get_peak_flops (nvidia.com/en-us/data-center/h100, sparsity halved)"),
+    ("H100", 989e12, "torchtitan get_peak_flops: H100 SXM 1979 TFLOP/s with sparsity, halved"),
+    ("H200", 989e12, "torchtitan get_peak_flops (nvidia.com/en-us/data-center/h200): same compute as H100 SXM"),
+    ("A100", 312e12, "torchtitan get_peak_flops (nvidia.com/en-us/data-center/a100)"),
+    ("L40S", 362.05e12, "NVIDIA L40S datasheet: BF16 tensor 362.05 TFLOP/s dense (733 with sparsity)"),
+    ("L4", 121e12, "NVIDIA L4 datasheet: BF16 tensor 242 TFLOP/s with sparsity, 121 dense"),
+]
+
+
+def peak_flops(device_name: str) -> tuple[Optional[float], Optional[str]]:
+    for key, flops, source in PEAK_BF16_DENSE:
+        if key.lower() in device_name.lower():
+            return flops, source
+    return None, None
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"
+
+
+def memory_gib(device: torch.device) -> dict:
+    if device.type == "cuda":
+        return {"mem_max_alloc_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 3),
+                "mem_max_reserved_gib": round(torch.cuda.max_memory_reserved(device) / 2**30, 3)}
+    # ru_maxrss is KiB on Linux
+    return {"mem_max_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
+
+
+class MetricsLog:
+    """Rank 0 appends JSON lines to ``path`` and echoes them to stdout; other ranks do nothing."""
+
+    def __init__(self, path: Path, is_main: bool, prometheus_port: Optional[int] = None):
+        self.path, self.is_main = Path(path), is_main
+        self._gauges = None
+        if is_main and prometheus_port:
+            self._start_prometheus(prometheus_port)
+
+    def _start_prometheus(self, port: int) -> None:
+        from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+        registry = CollectorRegistry()
+        names = {"step": "optimizer step", "loss": "training loss", "grad_norm": "global gradient norm",
+                 "lr": "learning rate", "tokens_per_s": "tokens per second, all devices",
+                 "tokens_per_s_per_device": "tokens per second per device", "mfu": "model FLOPs utilization"}
+        self._gauges = {k: Gauge(f"infratech_train_{k}", doc, registry=registry) for k, doc in names.items()}
+        start_http_server(port, registry=registry)
+
+    def write(self, record: dict) -> None:
+        if not self.is_main:
+            return
+        line = json.dumps(record, sort_keys=False)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+        print(line, file=sys.stdout, flush=True)
+        if self._gauges:
+            for key, gauge in self._gauges.items():
+                if record.get(key) is not None:
+                    gauge.set(record[key])

@@ -1,0 +1,180 @@
+"""The model: a ``transformers`` LlamaForCausalLM, sharded with FSDP2 (``fully_shard``).
+
+Built on the meta device (no process ever holds a full copy on the accelerator), each decoder layer
+sharded as its own FSDP unit, then the root; weights are materialized shard by shard with
+``set_model_state_dict(..., broadcast_from_rank0=True)`` from a full state dict that only rank 0
+holds on CPU: freshly initialized (seeded, so the same for any world size) or read from an HF
+checkpoint (continued pre-training).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+from ..errors import UserError
+from .config import LlamaArch, TrainingRun
+from .distributed import Dist
+
+
+def hf_config(arch: LlamaArch, attn_implementation: str = "sdpa", use_cache: bool = False):
+    from transformers import LlamaConfig
+
+    cfg = LlamaConfig(
+        vocab_size=arch.vocab_size,
+        hidden_size=arch.hidden_size,
+        intermediate_size=arch.intermediate_size,
+        num_hidden_layers=arch.num_layers,
+        num_attention_heads=arch.num_heads,
+        num_key_value_heads=arch.num_kv_heads,
+        max_position_embeddings=arch.max_seq_len,
+        rope_theta=arch.rope_theta,
+        rms_norm_eps=arch.rms_norm_eps,
+        tie_word_embeddings=arch.tie_embeddings,
+        initializer_range=arch.initializer_range,
+        hidden_act="silu",
+        attention_bias=False,
+        mlp_bias=False,
+        use_cache=use_cache,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
+    cfg._attn_implementation = attn_implementation
+    return cfg
+
+
+def rope_theta(cfg) -> float:
+    params = getattr(cfg, "rope_parameters", None) or {}
+    return float(params.get("rope_theta", getattr(cfg, "rope_theta", 10000.0)))
+
+
+def _arch_of(cfg) -> dict:
+    return {
+        "vocab_size": cfg.vocab_size, "hidden_size": cfg.hidden_size, "intermediate_size": cfg.intermediate_size,
+        "num_layers": cfg.num_hidden_layers, "num_heads": cfg.num_attention_heads,
+        "num_kv_heads": cfg.num_key_value_heads, "rope_theta": rope_theta(cfg), "rms_norm_eps": cfg.rms_norm_eps,
+        "tie_embeddings": bool(cfg.tie_word_embeddings),
+    }
+
+
+def check_init_from(path: str, arch: LlamaArch) -> None:
+    """The checkpoint we continue from must have the recipe's architecture; name what differs."""
+    from transformers import LlamaConfig
+
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        raise UserError(f"model.init_from={path}: no config.json (expected a Hugging Face model directory)")
+    theirs = _arch_of(LlamaConfig.from_pretrained(str(p)))
+    ours = arch.model_dump()
+    diff = [f"model.arch.{k}: recipe {ours[k]!r}, checkpoint {v!r}" for k, v in theirs.items() if ours[k] != v]
+    if diff:
+        raise UserError(f"model.init_from={path} does not match the recipe's architecture: " + "; ".join(diff))
+
+
+def load_hf_weights(path: str, tie: bool) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    files = sorted(Path(path).glob("*.safetensors"))
+    if not files:
+        raise UserError(f"model.init_from={path}: no *.safetensors file")
+    sd: dict[str, torch.Tensor] = {}
+    for f in files:
+        sd.update({k: v.float() for k, v in load_file(str(f)).items()})
+    if tie:
+        sd.setdefault("lm_head.weight", sd["model.embed_tokens.weight"])
+    return sd
+
+
+def _rebuild_rotary(model, device: torch.device) -> None:
+    """``inv_freq`` is a non-persistent buffer: ``to_empty`` leaves it garbage and no state dict
+    carries it, so the rotary module is made again on the device."""
+    non_persistent = {
+        f"{mod_name}.{b}" if mod_name else b
+        for mod_name, mod in model.named_modules()
+        for b in getattr(mod, "_non_persistent_buffers_set", ())
+    }
+    expected = {"model.rotary_emb.inv_freq", "model.rotary_emb.original_inv_freq"}
+    if not non_persistent <= expected:
+        raise RuntimeError(f"unexpected non-persistent buffers {sorted(non_persistent - expected)}: "
+                           "this transformers version needs a new materialization rule")
+    rot = model.model.rotary_emb
+    with torch.device(device):
+        model.model.rotary_emb = type(rot)(config=model.config)
+
+
+def param_dtype(cfg: TrainingRun, device: torch.device) -> torch.dtype | None:
+    mp = cfg.train.mixed_precision
+    if mp == "bf16" or (mp == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def build(cfg: TrainingRun, d: Dist, log: Callable[[str], None]):
+    """The sharded model on ``d.device``, weights in float32 (master copy), compute in bf16 on GPU."""
+    from transformers import LlamaForCausalLM
+
+    arch = cfg.model.arch
+    if cfg.model.init_from:
+        check_init_from(cfg.model.init_from, arch)
+    hf_cfg = hf_config(arch, cfg.model.attn_implementation)
+    with torch.device("meta"):
+        model = LlamaForCausalLM(hf_cfg)
+    if cfg.train.activation_checkpointing:  # non-reentrant: the recompute re-runs FSDP2's unshard hooks
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.train.compile:
+        for layer in model.model.layers:
+            layer.compile()
+    pdt = param_dtype(cfg, d.device)
+    mp = MixedPrecisionPolicy(param_dtype=pdt, reduce_dtype=torch.float32 if pdt else None)
+    for layer in model.model.layers:
+        fully_shard(layer, mesh=d.mesh, mp_policy=mp, reshard_after_forward=True)
+    fully_shard(model, mesh=d.mesh, mp_policy=mp, reshard_after_forward=False)
+    model.to_empty(device=d.device)
+    _rebuild_rotary(model, d.device)
+
+    full: dict[str, torch.Tensor] = {}
+    if d.is_main:
+        if cfg.model.init_from:
+            full = load_hf_weights(cfg.model.init_from, arch.tie_embeddings)
+            log(f"model: weights from {cfg.model.init_from}")
+        else:
+            torch.manual_seed(cfg.run.seed)
+            full = LlamaForCausalLM(hf_config(arch)).state_dict()
+    set_model_state_dict(model, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+    del full
+    model.train()
+    return model
+
+
+def count_params(arch: LlamaArch) -> dict[str, int]:
+    """Parameter counts from the architecture alone (no model built)."""
+    h, kv = arch.hidden_size, arch.num_kv_heads * arch.head_dim
+    attn = h * h * 2 + h * kv * 2
+    mlp = 3 * h * arch.intermediate_size
+    per_layer = attn + mlp + 2 * h
+    embed = arch.vocab_size * h
+    head = 0 if arch.tie_embeddings else embed
+    total = embed + arch.num_layers * per_layer + h + head
+    return {"total": total, "embedding": embed, "per_layer": per_layer}
+
+
+def flops_per_token(arch: LlamaArch, seq_len: int) -> float:
+    """Training FLOPs per token (forward + backward), as torchtitan and the PaLM appendix count:
+    6 x (parameters in matmuls, output projection included, input embedding lookup excluded)
+    + 12 x layers x heads x head_dim x seq_len for attention scores and values (causal mask not
+    discounted). Activation-checkpointing recompute is not counted (MFU, not HFU)."""
+    n = count_params(arch)
+    matmul = n["total"] - n["embedding"] + (n["embedding"] if arch.tie_embeddings else 0)
+    return 6.0 * matmul + 12.0 * arch.num_layers * arch.num_heads * arch.head_dim * seq_len
+
+
+def hf_config_dict(cfg: TrainingRun) -> dict:
+    return json.loads(hf_config(cfg.model.arch).to_json_string())
