@@ -32,7 +32,7 @@ import yaml
 
 from infratech.plan.runtime import COMPUTED, SECRET
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 ENV = "INFRATECH_UPSTREAM"
 DEFAULT_KUBERNETES_VERSION = "1.34"
 
