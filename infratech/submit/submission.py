@@ -1,0 +1,73 @@
+"""A submission from job file to applied objects: validate, resolve, render, apply.
+
+    job file --models--> TrainJob/EvalJob/ServeJob --resolve--> Target (team's namespace, queue,
+    flavour) --values--> chart values --render--> manifests (helm template) --cluster--> applied
+
+Everything up to the manifests is offline and deterministic: ``--dry-run`` prints them and stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ..stacks import Project
+from . import models, render, resolve, values
+
+# dependencies first: what a workload mounts or is reached through exists before it starts
+APPLY_ORDER = ("ConfigMap", "Service", "NetworkPolicy", "PodDisruptionBudget", "ServiceMonitor", "Deployment", "ScaledObject", "Job", "TrainJob")
+
+
+@dataclass(frozen=True)
+class Submission:
+    release: values.Release
+    target: resolve.Target
+    manifests: str  # helm template's output, as printed by --dry-run
+    objects: tuple[dict[str, Any], ...]
+
+    def summary(self) -> str:
+        r, t = self.release, self.target
+        gpu = r.values.get("gpu", {})
+        count = gpu.get("perNode", gpu.get("count", 0))
+        nodes = r.values.get("nodes")
+        where = f"namespace {r.namespace}" + (f", LocalQueue {r.values['queue']}" if "queue" in r.values else "")
+        gpus = f"{nodes} x {count}" if nodes else str(count)
+        flavour = f"{gpus} GPU(s) {gpu.get('model')}" if count else "CPU only"
+        return f"{r.kind} {r.name} -> chart {r.chart}, stack {t.stack}, team {t.team}, {where}, {flavour}"
+
+
+def prepare(
+    project: Project,
+    kind: str,
+    job_file: Path,
+    stack: str,
+    source: resolve.Source,
+    outputs: Optional[dict[str, Any]] = None,
+) -> Submission:
+    """Validate ``job_file``, resolve it against ``stack`` and render its chart. ``outputs``: the
+    stack's outputs when the caller already has them (tests), else read from ``source``."""
+    job = models.load(kind, job_file)
+    if outputs is None:
+        outputs = resolve.stack_outputs(project, stack, source)
+    target = resolve.target(outputs, stack, job.team, str(job_file))
+    charts = project.root / "charts"
+    release = values.release(kind, job, target, charts, str(job_file))
+    text = render.template(
+        charts / release.chart, release.name, release.namespace, release.values, helm=render.require_helm(project.root)
+    )
+    return Submission(release=release, target=target, manifests=text, objects=tuple(render.documents(text)))
+
+
+def ordered(objects) -> list[dict[str, Any]]:
+    rank = {kind: i for i, kind in enumerate(APPLY_ORDER)}
+    return sorted(objects, key=lambda o: rank.get(o["kind"], len(rank)))
+
+
+def apply(submission: Submission, cluster, server_dry_run: bool = False) -> list[str]:
+    """Server-side apply of every object, dependencies first; ``Kind/name`` of each."""
+    done = []
+    for obj in ordered(submission.objects):
+        cluster.apply(obj, dry_run=server_dry_run)
+        done.append(f"{obj['kind']}/{obj['metadata']['name']}")
+    return done
