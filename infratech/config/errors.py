@@ -38,7 +38,7 @@ class StackConfigError(pulumi.RunError):
 _MISSING = object()
 
 # pydantic's words for YAML shapes, in the words of someone writing YAML
-_PLAIN_WORDS = {
+PLAIN_WORDS = {
     "tuple_type": "must be a list",
     "list_type": "must be a list",
     "dict_type": "must be a mapping",
@@ -49,14 +49,17 @@ _PLAIN_WORDS = {
     "int_parsing": "must be a whole number",
     "bool_type": "must be true or false",
     "bool_parsing": "must be true or false",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
 }
 
 
-def _path(loc: tuple) -> str:
+def key_path(loc: tuple, root: str = "(stack)") -> str:
+    """A pydantic error location as a YAML key path: ``pools[1].flavor``."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(stack)"
+    return out or root
 
 
 def _problems(exc: ValidationError) -> list[Problem]:
@@ -75,15 +78,15 @@ def _problems(exc: ValidationError) -> list[Problem]:
             given = _MISSING  # a required key left out, checked through its default
         elif err["type"] == "extra_forbidden":
             msg = "is not a known key" + _known_keys_hint(loc)
-        elif err["type"] in _PLAIN_WORDS:
-            msg = _PLAIN_WORDS[err["type"]]
+        elif err["type"] in PLAIN_WORDS:
+            msg = PLAIN_WORDS[err["type"]]
         elif isinstance(given, dict):
             given = _MISSING  # a whole-object error: the message names the fields
         if isinstance(given, (dict, list, tuple)) and len(json.dumps(given, default=str)) > 120:
             given = _MISSING
         if loc and loc[0] in SECRET_KEYS and given is not _MISSING:
             given = "[secret]"  # a credential is never echoed back, not even a wrongly given one
-        problems.append(Problem(path=_path(loc), message=msg, given=given))
+        problems.append(Problem(path=key_path(loc), message=msg, given=given))
     return problems
 
 

@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from ..config.errors import PLAIN_WORDS, key_path
+
 CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -303,26 +305,12 @@ class ServeJob(_Job):
 
 KINDS: dict[str, type[_Job]] = {"train": TrainJob, "eval": EvalJob, "serve": ServeJob}
 
-# pydantic's words for YAML shapes, in the words of someone writing YAML
-_WORDS = {
-    "missing": "required",
-    "string_type": "must be a string",
-    "int_type": "must be a whole number",
-    "int_parsing": "must be a whole number",
-    "float_type": "must be a number",
-    "float_parsing": "must be a number",
-    "bool_type": "must be true or false",
-    "dict_type": "must be a mapping",
-    "model_type": "must be a mapping",
-    "list_type": "must be a list",
-}
+# pydantic's words for YAML shapes: the stack config's, and "required" for a missing field
+_WORDS = {**PLAIN_WORDS, "missing": "required"}
 
 
 def _path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(file)"
+    return key_path(loc, root="(file)")
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
