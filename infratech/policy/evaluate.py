@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .model import Resource, Settings, Stack, Verdict
+from .model import Resource, Stack, Verdict
 from .rules import RULES
 
 
