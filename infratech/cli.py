@@ -21,6 +21,7 @@ Exit codes: 0 success, 2 bad input (stack file, configuration, flags), 3 a tool 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
@@ -58,6 +59,17 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("stack")
 
     sub.add_parser("stacks", help="list the stacks of this project")
+
+    inv = sub.add_parser(
+        "inventory",
+        help="an Ansible inventory for the node roles from a stack's outputs",
+        description="Groups per pool (pool_<name>), gpu_nodes, rke2_servers and rke2_agents, with the "
+        "variables the roles read (expected GPU count, labels, taints, server URL). Offline by default "
+        "(the plan's outputs); --deployed reads the outputs of the deployed stack (Pulumi CLI).",
+    )
+    inv.add_argument("stack")
+    inv.add_argument("--out", type=Path, default=None, help="write the inventory to this file (default: standard output)")
+    inv.add_argument("--deployed", action="store_true", help="use the deployed stack's outputs instead of the offline plan")
 
     pc = sub.add_parser("policy-config", help="the stack's policy settings as --policy-pack-config JSON for policies/sovereignty")
     pc.add_argument("stack")
@@ -99,7 +111,13 @@ def _cmd_plan(args, project) -> int:
     from .policy import blocking
 
     out_dir = args.out or project.root / "build" / "plan"
-    rec, verdicts, files = _plan.plan(project, args.stack, out_dir)
+    rec = _plan.record(project, args.stack)
+    verdicts = _plan.policy_verdicts(project, rec)
+    try:
+        files = _plan.write(rec, out_dir, verdicts)
+    except OSError as exc:  # the output directory cannot be made or written
+        print(f"error: --out {out_dir}: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if not args.quiet:
         sys.stdout.write(report.to_text(rec, verdicts))
     print(f"wrote {files.json}")
@@ -120,6 +138,37 @@ def _cmd_policy_config(args, project) -> int:
     prefix = config.NAMESPACE + ":"
     cfg = config.parse(config.raw_from_config(raw), args.stack, [k[len(prefix):] for k in secret_keys if k.startswith(prefix)])
     print(json.dumps(pack_config(cfg.policy.settings()), indent=2, sort_keys=True))
+    return 0
+
+
+def _os_error(exc: OSError) -> str:
+    """'Not a directory: /path' -- the reason and the path it is about, without a traceback."""
+    return f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+
+
+def _cmd_inventory(args, project) -> int:
+    from . import inventory
+
+    try:
+        if args.deployed:
+            from . import deploy
+
+            text = inventory.render(deploy.run(project, args.stack, "outputs"), args.stack)
+        else:
+            text = inventory.from_plan(project, args.stack)
+    except inventory.InventoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    except OSError as exc:
+        print(f"error: --out {args.out}: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(args.out)
     return 0
 
 
@@ -287,6 +336,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
 
 
+def _close_event_loop() -> None:
+    """Close the event loop the Pulumi runtime opened for the offline plan, if any: left to the
+    garbage collector at interpreter exit, it sometimes prints an "Exception ignored" traceback."""
+    import asyncio
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            return
+    if not loop.is_running() and not loop.is_closed():
+        loop.close()
+
+
+atexit.register(_close_event_loop)  # at exit, not after each call: in-process callers reuse the loop
+
+
 def _main(argv: Optional[Sequence[str]]) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -302,6 +370,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
             return _cmd_plan(args, project)
         if args.command == "policy-config":
             return _cmd_policy_config(args, project)
+        if args.command == "inventory":
+            return _cmd_inventory(args, project)
         if args.command in ("submit", "jobs"):
             from .submit.cli import run as run_submit
 

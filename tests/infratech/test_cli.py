@@ -45,3 +45,28 @@ def test_submit_dry_run_prints_the_train_job_for_the_default_stack_queue(capsys)
     out = capsys.readouterr().out
     assert "kind: TrainJob" in out and "suspend: true" in out
     assert 'kueue.x-k8s.io/queue-name: "pretraining"' in out
+
+
+def test_inventory_prints_the_plan_inventory_and_writes_it_with_out(capsys, tmp_path):
+    import yaml
+
+    assert main(["inventory", "scaleway-fr-par-2-h100"]) == 0
+    printed = capsys.readouterr().out
+    groups = yaml.safe_load(printed)["all"]["children"]
+    assert "gpu_nodes" in groups and "rke2_agents" in groups
+    gpu_pools = groups["gpu_nodes"]["children"]
+    assert gpu_pools and all(groups[g]["vars"]["gpu_health_expected_gpu_count"] > 0 for g in gpu_pools)
+    out = tmp_path / "inv" / "hosts.yml"
+    assert main(["inventory", "scaleway-fr-par-2-h100", "--out", str(out)]) == 0
+    assert out.read_text() == printed
+
+
+def test_inventory_and_plan_name_the_bad_stack_or_output_path(capsys, tmp_path):
+    assert main(["inventory", "no-such-stack"]) == EXIT_BAD_INPUT
+    assert "unknown stack 'no-such-stack'" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["inventory", "ovh-gra11", "--out", str(blocker / "hosts.yml")]) == EXIT_BAD_INPUT
+    assert f"--out {blocker / 'hosts.yml'}: File exists: {blocker}" in capsys.readouterr().err
+    assert main(["plan", "ovh-gra11", "--quiet", "--out", str(blocker / "plan")]) == EXIT_BAD_INPUT
+    assert f"--out {blocker / 'plan'}: Not a directory: {blocker / 'plan'}" in capsys.readouterr().err
