@@ -1,6 +1,6 @@
 """An Ansible inventory from a stack's outputs: ``infratech inventory STACK``.
 
-The outputs read are ``provider``, ``region``, ``pools`` and ``inventory``. Offline, they come from
+The outputs read are ``provider``, ``region``, ``pools``, ``preinstalled`` and ``inventory``. Offline, they come from
 the plan recording (``infratech.plan.record``); after ``pulumi up`` the same keys come from the
 deployed stack's outputs, so both give the same inventory shape.
 
@@ -105,7 +105,10 @@ def build(outputs: dict, stack: str) -> dict:
     }
     if extra.get("server_url"):
         all_vars["rke2_node_server_url"] = extra["server_url"]
-    if outputs.get("provider") in ("rke2", "baremetal") or extra.get("hosts"):
+    distribution = (outputs.get("preinstalled") or {}).get("distribution")
+    if outputs.get("provider") in ("rke2", "baremetal") or extra.get("hosts") or distribution == "rke2":
+        # RKE2 runs its own containerd from a template: the nvidia runtime goes there (rke2_node),
+        # not in /etc/containerd
         all_vars["nvidia_container_toolkit_runtime"] = "rke2"
     return {"all": {"vars": all_vars, "children": children}}
 

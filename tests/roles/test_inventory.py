@@ -58,3 +58,11 @@ def test_every_shipped_stack_gives_an_inventory_ansible_reads(project, stack, tm
                          text=True, capture_output=True, env=harness.ansible_env(tmp_path / "f"))
     assert res.returncode == 0, res.stderr
     assert "[WARNING]" not in res.stderr or "Unable to parse" not in res.stderr
+
+
+def test_an_existing_rke2_cluster_gets_the_rke2_runtime_and_a_managed_one_does_not(project):
+    onprem = yaml.safe_load(inventory.from_plan(project, "existing-onprem"))["all"]
+    assert onprem["vars"]["nvidia_container_toolkit_runtime"] == "rke2"
+    assert onprem["children"]["pool_h100"]["vars"]["gpu_health_expected_gpu_count"] == 8
+    managed = yaml.safe_load(inventory.from_plan(project, "ovh-gra11"))["all"]
+    assert "nvidia_container_toolkit_runtime" not in managed["vars"]

@@ -101,6 +101,24 @@ def test_toolkit_state_and_real_containerd_reads_the_runtime(a):
     assert a.file("/etc/cdi/nvidia.yaml").contains("kind: nvidia.com/gpu")
 
 
+def test_a_changed_version_or_a_lost_hold_is_put_right_by_the_next_run(play, prepared, a):
+    # apt is skipped only when dpkg reports every package installed, at the wanted version, held
+    toolkit = {"converge_role": "nvidia_container_toolkit", "converge_hosts": "gpu-a"}
+    older = play(ROLE_PLAY, {**toolkit, "nvidia_container_toolkit_version": "1.17.8-1"})
+    assert older.rc == 0, older.output[-4000:]
+    assert any("installed at the chosen version" in t for t in older.changed_tasks()), older.changed_tasks()
+    assert a.package("nvidia-container-toolkit").version == "1.17.8-1"
+    back = play(ROLE_PLAY, toolkit)
+    assert back.rc == 0, back.output[-4000:]
+    assert a.package("nvidia-container-toolkit").version == "1.18.0-1"
+    assert "nvidia-container-toolkit" in a.run("apt-mark showhold").stdout.split()
+    assert prepared.ssh("gpu-a", "apt-mark unhold nvidia-open").returncode == 0
+    rehold = play(ROLE_PLAY, {"converge_role": "nvidia_driver", "converge_hosts": "gpu-a"})
+    assert rehold.rc == 0, rehold.output[-4000:]
+    assert rehold.changed_tasks() == ["nvidia_driver : Ensure the driver packages are held at the pinned version"]
+    assert "nvidia-open" in a.run("apt-mark showhold").stdout.split()
+
+
 def test_rke2_state(a):
     assert "v1.33.5+rke2r1" in a.run("/usr/local/bin/rke2 --version").stdout
     assert a.service("rke2-agent").is_enabled and a.service("rke2-agent").is_running
