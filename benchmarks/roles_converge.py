@@ -76,8 +76,11 @@ def main() -> int:
             res = harness.run_playbook(GPU_NODE, inv, facts, limit=limit, env={**profile, **(env or {})})
             cpu = busy_cpu_seconds() - cpu0
             if res.rc != 0:
-                print(res.output[-4000:], file=sys.stderr)
-                raise SystemExit(f"{label}: ansible-playbook failed")
+                log = times_dir.parent / f"roles_failed_{slug}.log"
+                log.write_text(res.output)
+                fatal = [line for line in res.output.splitlines() if line.startswith(("fatal:", "failed:"))]
+                print("\n".join(fatal) or res.output[-4000:], file=sys.stderr)
+                raise SystemExit(f"{label}: ansible-playbook failed; whole output in {log}")
             changed = sum(c["changed"] for c in res.recap().values())
             results[label] = round(res.seconds, 1)
             results[label + " changed"] = changed
