@@ -105,6 +105,8 @@ def build_nvidia_repo(root: Path) -> Path:
     subprocess.run(gpg + ["-abs", "-o", str(repo / "Release.gpg"), str(repo / "Release")], env=env, check=True, capture_output=True)
     key = subprocess.run(gpg + ["--armor", "--export"], env=env, check=True, capture_output=True).stdout
     (repo / KEY_NAME).write_bytes(key)
+    # gpg started an agent for the throw-away keyring: stop it, or it outlives the test run
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, capture_output=True)
     return root
 
 
