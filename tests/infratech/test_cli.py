@@ -70,3 +70,11 @@ def test_inventory_and_plan_name_the_bad_stack_or_output_path(capsys, tmp_path):
     assert f"--out {blocker / 'hosts.yml'}: File exists: {blocker}" in capsys.readouterr().err
     assert main(["plan", "ovh-gra11", "--quiet", "--out", str(blocker / "plan")]) == EXIT_BAD_INPUT
     assert f"--out {blocker / 'plan'}: Not a directory: {blocker / 'plan'}" in capsys.readouterr().err
+
+
+def test_inventory_of_the_deployed_stack_without_the_pulumi_cli_says_so(capsys, monkeypatch):
+    from infratech.cli import EXIT_PULUMI
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["inventory", "ovh-gra11", "--deployed"]) == EXIT_PULUMI
+    assert "needs the Pulumi CLI" in capsys.readouterr().err
