@@ -20,7 +20,7 @@ pytest.importorskip("torch")
 pytest.importorskip("lm_eval")
 pytest.importorskip("openai")
 
-from workloads.serve import launcher  # noqa: E402
+from workloads_fakes import vllm_python_or_skip  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,14 +33,7 @@ def _pipeline(work: Path, *extra: str, timeout: int = 1500) -> subprocess.Comple
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
-    python = launcher.vllm_python()
-    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)"
-    found = subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
-    if not found:
-        message = f"vLLM is not installed for {python}: run `make serve-env` (.venv-serve)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    vllm_python_or_skip()
     work = tmp_path_factory.mktemp("pipeline")
     proc = _pipeline(work)
     print(proc.stdout)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -30,27 +28,16 @@ from workloads.gate import thresholds as th_mod  # noqa: E402
 from workloads.serve import launcher  # noqa: E402
 from workloads.serve import profile as prof  # noqa: E402
 from workloads.serve.random_model import random_llama  # noqa: E402
+from workloads_fakes import vllm_python_or_skip  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SERVED = "tiny-fr"
 KEY = "serve-test-key-0123456789"
 
 
-def _vllm_python() -> str:
-    python = launcher.vllm_python()
-    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)"
-    found = subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
-    if not found:
-        message = f"vLLM is not installed for {python}: run `make serve-env` (.venv-serve)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return python
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    python = _vllm_python()
+    python = vllm_python_or_skip()
     root = tmp_path_factory.mktemp("serve")
     model = random_llama(root / "tiny-fr", "tiny", dtype="float32", seed=0)
     # evidence and a verdict, as the gate writes them (the evaluation itself is tested elsewhere)

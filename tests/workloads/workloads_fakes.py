@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -106,3 +107,20 @@ def metrics(run_dir: Path) -> dict[int, dict]:
                 continue
             out[rec["step"]] = rec
     return out
+
+
+def vllm_python_or_skip() -> str:
+    """The interpreter that has vLLM (``.venv-serve``); skips the test without it, fails it under CI."""
+    import pytest
+
+    from workloads.serve import launcher
+
+    python = launcher.vllm_python()
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)"
+    found = subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
+    if not found:
+        message = f"vLLM is not installed for {python}: run `make serve-env` (.venv-serve)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return python

@@ -26,11 +26,11 @@ import numpy as np
 
 from .. import objectstore
 from ..errors import UserError
+from ..files import sha256_file
 
 FORMAT = "infratech-packed-v1"
 MANIFEST = "manifest.json"
 TOKENIZER_DIR = "tokenizer"
-HASH_CHUNK = 1 << 22
 
 
 class ShardChecksumError(UserError):
@@ -43,14 +43,6 @@ def dtype_for(vocab_size: int) -> str:
 
 def shard_name(index: int) -> str:
     return f"shard-{index:06d}.bin"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def manifest_sha256(manifest: dict) -> str:

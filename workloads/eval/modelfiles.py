@@ -8,18 +8,10 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import sha256_file
 
 # Evidence about a model lives inside its directory but is not part of the model.
 EVIDENCE = ("evaluation", "promotion.json")
-HASH_CHUNK = 1 << 22
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_hf_dir(model_dir: str | Path) -> Path:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import UserError
+from ..files import shipped_names, shipped_yaml
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
@@ -75,18 +76,11 @@ class Suite(_Strict):
 
 
 def available() -> list[str]:
-    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+    return shipped_names(SUITES_DIR)
 
 
 def load(name_or_path: str) -> Suite:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = SUITES_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
-            raise UserError(f"unknown suite {name_or_path!r}; shipped suites: {', '.join(available())} "
-                            "(or give a path to a YAML file)")
-    elif not path.is_file():
-        raise UserError(f"suite {name_or_path}: no such file")
+    path = shipped_yaml(name_or_path, SUITES_DIR, "suite")
     try:
         return Suite.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except ValidationError as exc:

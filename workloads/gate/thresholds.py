@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import UserError
+from ..files import shipped_names, shipped_yaml
 
 THRESHOLDS_DIR = Path(__file__).resolve().parent / "thresholds"
 
@@ -63,19 +64,12 @@ class Thresholds(BaseModel):
 
 
 def available() -> list[str]:
-    return sorted(p.stem for p in THRESHOLDS_DIR.glob("*.yaml"))
+    return shipped_names(THRESHOLDS_DIR)
 
 
 def load(name_or_path: str) -> tuple[Thresholds, dict]:
     """The thresholds and where they came from (path and sha256, recorded in the verdict)."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = THRESHOLDS_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
-            raise UserError(f"unknown thresholds {name_or_path!r}; shipped: {', '.join(available())} "
-                            "(or give a path to a YAML file)")
-    elif not path.is_file():
-        raise UserError(f"thresholds {name_or_path}: no such file")
+    path = shipped_yaml(name_or_path, THRESHOLDS_DIR, "thresholds")
     raw = path.read_bytes()
     try:
         data = yaml.safe_load(raw) or {}

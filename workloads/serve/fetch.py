@@ -15,7 +15,8 @@ from typing import Callable
 
 from .. import objectstore
 from ..errors import UserError
-from ..eval import RESULTS_DIR, modelfiles
+from ..files import sha256_file
+from ..eval import RESULTS_DIR
 from ..gate import PROMOTION_FILE
 
 
@@ -38,11 +39,11 @@ def fetch(uri: str, cache_dir: str | Path, log: Callable[[str], None] = print, e
     fetched = reused = 0
     for name, meta in sorted(files.items()):
         path = dest / name
-        if path.is_file() and path.stat().st_size == meta["bytes"] and modelfiles.sha256_file(path) == meta["sha256"]:
+        if path.is_file() and path.stat().st_size == meta["bytes"] and sha256_file(path) == meta["sha256"]:
             reused += 1
             continue
         objectstore.download(objectstore.join(uri, name), path)
-        actual = modelfiles.sha256_file(path)
+        actual = sha256_file(path)
         if actual != meta["sha256"]:
             path.unlink()
             raise ChecksumError(f"{uri}/{name}: sha256 {actual} but the gate recorded {meta['sha256']} "

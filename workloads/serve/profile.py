@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import UserError
+from ..files import shipped_names, shipped_yaml
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -68,19 +69,12 @@ class Profile(BaseModel):
 
 
 def available() -> list[str]:
-    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+    return shipped_names(PROFILES_DIR)
 
 
 def load(name_or_path: str, **overrides) -> Profile:
     """A profile by name or path; ``overrides`` (port, host, served_model_name...) replace its values."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PROFILES_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
-            raise UserError(f"unknown serving profile {name_or_path!r}; shipped: {', '.join(available())} "
-                            "(or give a path to a YAML file)")
-    elif not path.is_file():
-        raise UserError(f"serving profile {name_or_path}: no such file")
+    path = shipped_yaml(name_or_path, PROFILES_DIR, "serving profile")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         data.update({k: v for k, v in overrides.items() if v is not None})

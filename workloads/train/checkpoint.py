@@ -29,7 +29,7 @@ import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
 from .. import objectstore
-from ..data.shards import sha256_file
+from ..files import sha256_file
 from .config import CheckpointConfig
 from .distributed import Dist
 
