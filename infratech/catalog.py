@@ -16,6 +16,7 @@ import yaml
 
 HOURS_PER_MONTH = 730  # the convention providers use for monthly list prices (8760 h / 12)
 SECNUMCLOUD_STATUSES = ("qualified", "not_qualified", "unverified")
+MANAGED_POOL_STATUSES = ("supported", "unverified")
 
 
 def gpu_model_id(gpu_model: str) -> str:
@@ -33,6 +34,7 @@ class Region:
     kubernetes: bool
     city: Optional[str] = None
     zones: tuple[str, ...] = ()
+    mks_plans: tuple[str, ...] = ()  # OVHcloud: the MKS plans sold in the region
 
     @property
     def locations(self) -> tuple[str, ...]:
@@ -53,6 +55,10 @@ class Offer:
     regions: Optional[tuple[str, ...]]
     source: str
     as_of: Optional[str]
+    # whether the flavour is known to work as a managed-Kubernetes node pool (MANAGED_POOL_STATUSES)
+    # and the source that says so; None: not recorded (general-purpose flavours, other providers)
+    managed_pool: Optional[str] = None
+    managed_pool_source: Optional[str] = None
 
     @property
     def is_gpu(self) -> bool:
@@ -114,6 +120,7 @@ class Catalog:
                     kubernetes=bool(facts.get("kubernetes", False)),
                     city=facts.get("city"),
                     zones=tuple(facts.get("zones", ())),
+                    mks_plans=tuple(facts.get("mks_plans", ())),
                 )
                 for name, facts in regions.items()
             }
@@ -121,6 +128,7 @@ class Catalog:
         }
         self._offers: dict[tuple[str, str], Offer] = {}
         for rec in data["offers"]:
+            pool = rec.get("managed_pool") or {}
             offer = Offer(
                 provider=rec["provider"],
                 flavor=rec["flavor"],
@@ -133,8 +141,15 @@ class Catalog:
                 regions=None if rec["regions"] is None else tuple(rec["regions"]),
                 source=rec["source"],
                 as_of=None if rec["as_of"] is None else str(rec["as_of"]),
+                managed_pool=pool.get("status"),
+                managed_pool_source=pool.get("source"),
             )
             key = (offer.provider, offer.flavor)
+            if offer.managed_pool is not None and offer.managed_pool not in MANAGED_POOL_STATUSES:
+                raise ValueError(f"catalog.yaml: offer {key} managed_pool.status is {offer.managed_pool!r}; "
+                                 f"allowed: {', '.join(MANAGED_POOL_STATUSES)}")
+            if offer.managed_pool is not None and offer.managed_pool_source not in self.sources:
+                raise ValueError(f"catalog.yaml: offer {key} managed_pool names unknown source {offer.managed_pool_source!r}")
             if key in self._offers:
                 raise ValueError(f"catalog.yaml: duplicate offer {key}")
             if offer.source not in self.sources and " " not in offer.source:

@@ -267,7 +267,7 @@ def _cmd_cost_compare(args) -> int:
         print("No catalog offer meets this need.")
         return 0
     header = ["provider", "flavor", "GPUs/node", "GPU model", "GPU GiB", "sold in", "EUR/h per node", "total EUR",
-              "price as of", "jurisdiction", "SecNumCloud"]
+              "price as of", "jurisdiction", "SecNumCloud", "managed pool"]
     rows = [header]
     for m in matches:
         o, f = m.offer, m.facts
@@ -284,6 +284,7 @@ def _cmd_cost_compare(args) -> int:
                 "-" if o.eur_per_hour is None else (o.as_of or "undated"),
                 "?" if f is None else f.jurisdiction,
                 "?" if f is None else SECNUMCLOUD_WORDS[f.secnumcloud],
+                {"supported": "yes", "unverified": "unverified*"}.get(o.managed_pool or "", "-"),
             ]
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
@@ -297,6 +298,8 @@ def _cmd_cost_compare(args) -> int:
         f"total = EUR/h per node x {need.nodes} node{'s' if need.nodes != 1 else ''} x {need.hours:g} h; "
         "public list prices excl. VAT as of the date shown: re-check before buying."
     )
+    if any(m.offer.managed_pool == "unverified" for m in matches):
+        print("* sold as an instance; no source records it working as a managed Kubernetes node pool (catalog managed_pool)")
     notes = {f.provider: f for f in (m.facts for m in matches) if f is not None}
     for provider, facts in sorted(notes.items()):
         print(f"SecNumCloud, {facts.title}: {facts.secnumcloud_note} ({facts.source}, {facts.as_of or 'undated'})")

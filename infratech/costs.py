@@ -354,6 +354,8 @@ class Match:
             "company": None if f is None else f.company,
             "secnumcloud": None if f is None else f.secnumcloud,
             "secnumcloud_note": None if f is None else f.secnumcloud_note,
+            "managed_pool": o.managed_pool,
+            "managed_pool_source": o.managed_pool_source,
         }
 
 

@@ -57,3 +57,9 @@ class ClusterHandle:
     distribution: str = "managed"  # managed | generic | rke2 | k3s
     country: Optional[str] = None  # ISO 3166 code of where the nodes run
     inventory: dict = field(default_factory=dict)
+    # what must exist before the platform's objects can be applied: the system pools (a cluster's
+    # API may answer before any node runs, or not at all until a pool exists, as on Kapsule)
+    ready: tuple[pulumi.Resource, ...] = ()
+    # the API allow-list the provider applies: {"allowed_cidrs": [...], "deployer_cidrs": [...]};
+    # None where the stack does not manage one (an existing cluster)
+    api_access: Optional[dict] = None

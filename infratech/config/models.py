@@ -81,6 +81,16 @@ def _api_cidrs(v: tuple[str, ...]) -> tuple[str, ...]:
     return v
 
 
+def _ovh_plan(provider: Any, region: Any, settings: Any) -> Optional[str]:
+    """The MKS plan of an OVHcloud stack: the one it names, else the first its region sells."""
+    if provider != "ovh":
+        return None
+    if isinstance(settings, OvhSettings) and settings.plan is not None:
+        return settings.plan
+    facts = _catalog.load().region("ovh", region) if isinstance(region, str) else None
+    return (facts.mks_plans if facts is not None and facts.mks_plans else ("free",))[0]
+
+
 def _dns_label(value: str, what: str, max_len: int) -> str:
     if not _DNS_LABEL.match(value) or len(value) > max_len:
         raise ValueError(
@@ -363,9 +373,14 @@ class OvhSettings(_Model):
         default=None, description="Public Cloud project id; OVH_CLOUD_PROJECT_SERVICE when unset"
     )
     kube_version: str = "1.34"
-    plan: Literal["free", "standard"] = "standard"
+    # None: the plan the region sells (catalog `mks_plans`): free in single-zone regions such as
+    # GRA11, standard in the 3-AZ region EU-WEST-PAR
+    plan: Optional[Literal["free", "standard"]] = None
     update_policy: Literal["ALWAYS_UPDATE", "MINIMAL_DOWNTIME", "NEVER_UPDATE"] = "MINIMAL_DOWNTIME"
     api_allowed_cidrs: tuple[str, ...] = ()
+    deployer_cidrs: tuple[str, ...] = Field(
+        default=(), description="where `pulumi up` runs from (its egress address): added to the API allow-list"
+    )
     gateway_model: Literal["s", "m", "l", "xl", "2xl"] = "s"
     vlan_id: int = Field(default=0, ge=0, le=4000)
     private_network_routing_as_default: bool = True
@@ -375,10 +390,21 @@ class OvhSettings(_Model):
     def _version(cls, v: Any) -> str:
         return _kube_version(v, allow_patch=False)
 
-    @field_validator("api_allowed_cidrs")
+    @field_validator("api_allowed_cidrs", "deployer_cidrs")
     @classmethod
     def _cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         return _api_cidrs(v)
+
+    @field_validator("plan")
+    @classmethod
+    def _plan(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        region = _context_region(info)
+        if v is None or region is None or not region.mks_plans:
+            return v
+        if v not in region.mks_plans:
+            kind = "a 3-AZ region" if region.zones else "a single-zone region"
+            raise ValueError(f"MKS plan {v!r} is not sold in {region.name} ({kind}); allowed there: {', '.join(region.mks_plans)}")
+        return v
 
 
 class ScalewayAutoscaler(_Model):
@@ -433,6 +459,9 @@ class ScalewaySettings(_Model):
     cluster_type: Literal["kapsule", "kapsule-dedicated-4", "kapsule-dedicated-8", "kapsule-dedicated-16"] = "kapsule"
     cni: Literal["cilium", "calico", "kilo"] = "cilium"
     api_allowed_cidrs: tuple[str, ...] = ()
+    deployer_cidrs: tuple[str, ...] = Field(
+        default=(), description="where `pulumi up` runs from (its egress address): added to the API allow-list"
+    )
     autoscaler: ScalewayAutoscaler = ScalewayAutoscaler()
     auto_upgrade: AutoUpgrade = AutoUpgrade()
     oidc: Optional[Oidc] = None
@@ -463,7 +492,7 @@ class ScalewaySettings(_Model):
     def _version(cls, v: Any) -> str:
         return _kube_version(v, allow_patch=True)
 
-    @field_validator("api_allowed_cidrs")
+    @field_validator("api_allowed_cidrs", "deployer_cidrs")
     @classmethod
     def _cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         return _api_cidrs(v)
@@ -875,8 +904,14 @@ class StackConfig(_Model):
 
     @field_validator("pools")
     @classmethod
-    def _pools(cls, v: tuple[Pool, ...]) -> tuple[Pool, ...]:
+    def _pools(cls, v: tuple[Pool, ...], info: ValidationInfo) -> tuple[Pool, ...]:
         problems = []
+        plan = _ovh_plan(info.data.get("provider"), info.data.get("region"), info.data.get("ovh"))
+        gpu = [p.name for p in v if plan == "standard" and _catalog.load().offer("ovh", p.flavor or "") is not None
+               and _catalog.load().offer("ovh", p.flavor).is_gpu]
+        if gpu:
+            problems.append(f"GPU pool(s) {', '.join(gpu)} on an MKS Standard cluster, which has no GPU node pools "
+                            "(ovh/public-cloud-roadmap#1107: GPUs are in Gravelines 1-AZ); use plan 'free' in GRA11")
         dupes = _repeated(p.name for p in v)
         if dupes:
             problems.append(f"pool names must be unique; repeated: {', '.join(dupes)}")
@@ -930,6 +965,11 @@ class StackConfig(_Model):
         region = _catalog.load().region(self.provider, self.region)
         assert region is not None
         return region
+
+    @property
+    def ovh_plan(self) -> Optional[str]:
+        """The MKS plan: the stack's, else the first the region sells (catalog ``mks_plans``)."""
+        return _ovh_plan(self.provider, self.region, self.ovh)
 
     @property
     def object_storage_region(self) -> str:

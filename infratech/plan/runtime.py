@@ -48,6 +48,8 @@ class Resource:
     inputs: dict[str, Any]
     secret_outputs: list[str]
     protect: bool
+    ignore_changes: list[str] = field(default_factory=list)  # inputs the engine leaves alone after creation
+    custom_timeouts: dict[str, str] = field(default_factory=dict)  # create/update/delete waits, where set
     children: list["Resource"] = field(default_factory=list, repr=False)
 
     @property
@@ -104,8 +106,8 @@ class _PlanMocks(mocks.Mocks):
 
 
 class _RecordingMonitor(mocks.MockMonitor):
-    def __init__(self):
-        super().__init__(_PlanMocks())
+    def __init__(self, behaviour: Optional[mocks.Mocks] = None):
+        super().__init__(behaviour or _PlanMocks())
         self.recorded: list[Resource] = []
 
     def RegisterResource(self, request):
@@ -124,6 +126,10 @@ class _RecordingMonitor(mocks.MockMonitor):
                     inputs=_normalize(inputs),
                     secret_outputs=sorted(set(request.additionalSecretOutputs)),
                     protect=bool(request.protect),
+                    ignore_changes=list(request.ignoreChanges),
+                    custom_timeouts={k: v for k, v in (("create", request.customTimeouts.create),
+                                                       ("update", request.customTimeouts.update),
+                                                       ("delete", request.customTimeouts.delete)) if v},
                 )
             )
         return response
@@ -146,15 +152,18 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
-def record(project: Project, stack: str) -> Recording:
+def record(project: Project, stack: str, behaviour: Optional[mocks.Mocks] = None) -> Recording:
     """Run ``project``'s program for ``stack`` under mocks and return what it declared.
 
-    Raises whatever the program raises (``StackConfigError`` for a bad stack file).
+    ``behaviour``: what the providers answer; by default a preview's (outputs echo the inputs,
+    ids unknown). Tests pass stand-ins that answer with ids and outputs, to follow values the
+    program derives from them. Raises whatever the program raises (``StackConfigError`` for a
+    bad stack file).
     """
     config, secret_keys = read_stack_config(project, stack)
     with _LOCK:
         settings.ROOT.set(None)
-        monitor = _RecordingMonitor()
+        monitor = _RecordingMonitor(behaviour)
         mocks.set_mocks(monitor.mocks, project=project.name, stack=stack, preview=True, monitor=monitor)
         pulumi.runtime.set_all_config(config, secret_keys)
         exported: dict[str, Any] = {}

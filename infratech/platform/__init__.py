@@ -49,7 +49,9 @@ class Platform(pulumi.ComponentResource):
             kubeconfig=cluster.kubeconfig,
             context=cluster.kube_context,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            # nothing is applied before the system pool is ready: a release's 15-minute wait would
+            # otherwise race the creation of the first nodes
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(cluster.ready)),
         )
         child = pulumi.ResourceOptions(parent=self)
         p = cfg.platform

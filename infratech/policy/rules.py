@@ -172,12 +172,20 @@ def bucket_encryption_versioning(stack: Stack) -> list[str]:
 def api_restricted(stack: Stack) -> list[str]:
     problems = []
     for kube in stack.of_type("ovh:CloudProject/kube:Kube"):
-        lists = [r.props.get("ips") or [] for r in stack.of_type("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions")]
+        lists = [_list(r.props.get("ips")) for r in stack.of_type("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions")]
         problems += _cidr_problems(kube, lists, "ovh.api_allowed_cidrs")
     for cluster in stack.of_type("scaleway:kubernetes/cluster:Cluster"):
-        lists = [[rule.get("ip") for rule in r.props.get("aclRules") or []] for r in stack.of_type("scaleway:kubernetes/acl:Acl")]
+        lists = [[rule.get("ip") for rule in _list(r.props.get("aclRules")) if isinstance(rule, dict)]
+                 for r in stack.of_type("scaleway:kubernetes/acl:Acl")]
         problems += _cidr_problems(cluster, lists, "scaleway.api_allowed_cidrs")
     return problems
+
+
+def _list(value: Any) -> list:
+    """A list property, or [COMPUTED] when the whole list is known only after creation."""
+    if isinstance(value, list):
+        return value
+    return [COMPUTED] if value == COMPUTED else []
 
 
 def _cidr_problems(cluster: Resource, lists: list[list], key: str) -> list[str]:
@@ -204,6 +212,54 @@ def secret_outputs(stack: Stack) -> list[str]:
         if (leaf == "kubeconfig" or _SECRETISH.search(leaf)) and value not in (SECRET, COMPUTED, None):
             problems.append(f"stack output {path} is in plain text; export it as a Pulumi secret")
     return problems
+
+
+# RFC 5737 and RFC 3849: ranges for examples in documentation; no deployer has such an address
+DOCUMENTATION_RANGES = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+
+
+def _documentation_only(cidr: str) -> bool:
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    return any(net.version == doc.version and net.subnet_of(doc) for doc in DOCUMENTATION_RANGES)
+
+
+def deployer_reaches_api(stack: Stack) -> list[str]:
+    """The machine that runs `pulumi up` installs the platform through the cluster's API: with an
+    allow-list that cannot contain it, the cluster comes up and every release after it fails."""
+    access = stack.outputs.get("api_access")
+    if not isinstance(access, dict) or not any(r.package == "kubernetes" and r.kind != "kubernetes" for r in stack.resources):
+        return []
+    key = f"{stack.outputs.get('provider')}.deployer_cidrs"
+    allowed = [c for c in access.get("allowed_cidrs") or [] if isinstance(c, str)]
+    deployer = [c for c in access.get("deployer_cidrs") or [] if isinstance(c, str)]
+    if not allowed:
+        return []  # no allow-list: api-restricted reports it
+    problems = []
+    fake = [c for c in (*allowed, *deployer) if _documentation_only(c)]
+    if fake:
+        problems.append(f"the API allow-list holds documentation ranges (RFC 5737/3849) that no machine has: {', '.join(fake)}")
+    if not [c for c in deployer if not _documentation_only(c)]:
+        problems.append(
+            f"no {key}: once the allow-list applies, the machine running `pulumi up` cannot reach the API to "
+            f"install the platform; put its egress address in {key} (docs/configuration.md)"
+        )
+    return problems
+
+
+def managed_pool_support(res: Resource, settings: Settings) -> list[str]:
+    pool = _pool_labels_taints(res)
+    if pool is None or not isinstance(pool[1], str):
+        return []
+    offer = _catalog.load().offer(pool[0], pool[1])
+    if offer is None or offer.managed_pool != "unverified":
+        return []
+    return [f"{res.label()}: {pool[1]} is sold as an instance, but no source records it working as a managed "
+            f"node pool (catalog source {offer.managed_pool_source}); check with the provider before relying on it"]
 
 
 def budget(stack: Stack) -> list[str]:
@@ -359,6 +415,14 @@ RULES: tuple[Rule, ...] = (
     Rule("api-restricted", "A public Kubernetes API endpoint answers only listed networks.",
          "List the networks that need the API in <provider>.api_allowed_cidrs.",
          "ANSSI recommendations for Kubernetes (administration interfaces not exposed)", "stack", api_restricted),
+    Rule("deployer-reaches-api", "The API allow-list lets in the machine that runs `pulumi up`, which installs the platform.",
+         "Put the deployer's egress address in <provider>.deployer_cidrs; replace documentation ranges with real networks.",
+         "a deployment that can finish: the platform is applied through the cluster's API", "stack", deployer_reaches_api,
+         default_level="advisory",
+         pack_limitation="policy packs do not see stack outputs; infratech plan checks this rule"),
+    Rule("managed-pool-support", "GPU pools use flavours a source records as working in the provider's managed Kubernetes.",
+         "Prefer a flavour whose catalog entry says managed_pool: supported, or confirm with the provider.",
+         "catalog managed_pool facts", "resource", managed_pool_support, default_level="advisory"),
     Rule("no-open-admin-ingress", "No VM security group opens SSH or the Kubernetes API to 0.0.0.0/0.",
          "Allow ports 22 and 6443 from the admin networks only.", "ANSSI recommendations for administration", "resource", no_open_admin_ingress),
     Rule("gpu-pools-tainted", "GPU pools carry the nvidia.com/gpu NoSchedule taint, so only GPU workloads land there.",

@@ -53,3 +53,9 @@ def pool_handle(cfg: StackConfig, pool: Pool) -> PoolHandle:
         labels=pool_labels(cfg, pool),
         taints=pool_taints(cfg, pool),
     )
+
+
+def api_access(allowed: tuple[str, ...], deployer: tuple[str, ...]) -> dict[str, list[str]]:
+    """What the API allow-list holds, for the stack output and the `deployer-reaches-api` rule:
+    the stack's networks and where `pulumi up` runs from (the platform's releases need the API)."""
+    return {"allowed_cidrs": list(allowed), "deployer_cidrs": list(deployer)}

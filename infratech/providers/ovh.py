@@ -18,7 +18,7 @@ import pulumi_ovh as ovh
 
 from ..config import Pool, StackConfig
 from ..handle import ClusterHandle, ObjectStoreHandle
-from .common import pool_handle
+from .common import api_access, pool_handle
 
 S3_ACTIONS = (
     "s3:GetObject",
@@ -30,6 +30,9 @@ S3_ACTIONS = (
     "s3:ListMultipartUploadParts",
     "s3:AbortMultipartUpload",
 )
+
+
+GPU_POOL_TIMEOUT = "3h"
 
 
 def s3_endpoint(storage_region: str) -> str:
@@ -65,7 +68,7 @@ class OvhCluster(pulumi.ComponentResource):
             name=name,
             region=cfg.region,
             version=cfg.ovh.kube_version,
-            plan=cfg.ovh.plan,
+            plan=cfg.ovh_plan,
             update_policy=cfg.ovh.update_policy,
             private_network_id=network_id,
             nodes_subnet_id=subnet.id,
@@ -80,7 +83,7 @@ class OvhCluster(pulumi.ComponentResource):
                 f"{name}-api-allowlist",
                 service_name=project,
                 kube_id=self.kube.id,
-                ips=list(cfg.ovh.api_allowed_cidrs),
+                ips=self._allow_list(gateway),
                 opts=child,
             )
         self.node_pools = [self._node_pool(project, pool) for pool in cfg.pools]
@@ -95,8 +98,24 @@ class OvhCluster(pulumi.ComponentResource):
             driver_preinstalled=False,
             gpu_operator_preinstalled=False,
             country=cfg.region_facts.country,
+            # MKS answers on its API before any node exists; the platform's releases need the
+            # system pool. KubeNodePool's create returns once the pool is READY
+            # (terraform-provider-ovh resource_cloud_project_kube_nodepool.go, waitFor...StateTarget).
+            ready=tuple(res for pool, res in zip(cfg.pools, self.node_pools) if pool.role == "system"),
+            api_access=api_access(cfg.ovh.api_allowed_cidrs, cfg.ovh.deployer_cidrs),
         )
         self.register_outputs({"kubeconfig": self.handle.kubeconfig, "cluster_id": self.kube.id})
+
+    def _allow_list(self, gateway) -> list[pulumi.Input[str]]:
+        """The API allow-list: the stack's networks, the deployer's, and the gateway's external
+        addresses when node egress goes through it: nodes then reach the public API endpoint
+        from the gateway's address, which the list would otherwise refuse."""
+        cidrs: list = list(dict.fromkeys([*self._cfg.ovh.api_allowed_cidrs, *self._cfg.ovh.deployer_cidrs]))
+        if gateway is None or not self._cfg.ovh.private_network_routing_as_default:
+            return cidrs
+        # a gateway has one external address (external_informations[0].ips[0].ip); one element of
+        # its own, so the stack's own entries stay readable in a preview
+        return [*cidrs, gateway.external_informations.apply(lambda infos: f"{infos[0].ips[0].ip}/32")]
 
     # -- network ---------------------------------------------------------------------------------
     def _gateway_ip(self) -> str:
@@ -114,10 +133,18 @@ class OvhCluster(pulumi.ComponentResource):
         )
         cidr = ipaddress.IPv4Network(cfg.network.cidr)
         first, last = _dhcp_range(cidr)
+        # MKS, the gateway and the v2 subnet all take the OpenStack id of the network in the
+        # region, not the vRack id (`pn-…`): the v2 subnet API is
+        # POST /cloud/project/{sn}/region/{region}/network/{networkId}/subnet (terraform-provider-ovh
+        # resource_cloud_project_network_private_subnet_v2.go and its test, which passes
+        # regions_attributes[0].openstackid).
+        openstack_id = net.regions_attributes.apply(
+            lambda attrs: next((a.openstackid for a in attrs or [] if a.region == cfg.region), None)
+        )
         subnet = ovh.cloudproject.NetworkPrivateSubnetV2(
             f"{name}-subnet",
             service_name=project,
-            network_id=net.id,
+            network_id=openstack_id,
             region=cfg.region,
             name=f"{name}-nodes",
             cidr=str(cidr),
@@ -128,10 +155,6 @@ class OvhCluster(pulumi.ComponentResource):
                 ovh.cloudproject.NetworkPrivateSubnetV2AllocationPoolArgs(start=first, end=last)
             ],
             opts=child,
-        )
-        # MKS and the gateway take the OpenStack id of the network in the region, not the vRack id.
-        openstack_id = net.regions_attributes.apply(
-            lambda attrs: next((a.openstackid for a in attrs or [] if a.region == cfg.region), None)
         )
         gateway = None
         if cfg.network.gateway:
@@ -150,6 +173,12 @@ class OvhCluster(pulumi.ComponentResource):
     # -- node pools ------------------------------------------------------------------------------
     def _node_pool(self, project, pool: Pool) -> ovh.cloudproject.KubeNodePool:
         handle = pool_handle(self._cfg, pool)
+        # desired_nodes is the autoscaler's to move once the pool exists: sent again on every
+        # `up`, it would reset the autoscaler's choice.
+        ignore = ["desiredNodes"] if pool.autoscale else None
+        # create and update wait until the pool is READY, by default for 1 h; OVHcloud says GPU
+        # nodes may take more than an hour to be ready (ovh/docs PR #8587, MKS known limits).
+        timeouts = pulumi.CustomTimeouts(create=GPU_POOL_TIMEOUT, update=GPU_POOL_TIMEOUT) if self._cfg.offer(pool).is_gpu else None
         return ovh.cloudproject.KubeNodePool(
             f"{self._name}-pool-{pool.name}",
             service_name=project,
@@ -171,7 +200,7 @@ class OvhCluster(pulumi.ComponentResource):
                     unschedulable=False, taints=[dict(t) for t in handle.taints]
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignore, custom_timeouts=timeouts),
         )
 
     # -- object storage --------------------------------------------------------------------------
@@ -214,7 +243,10 @@ class OvhCluster(pulumi.ComponentResource):
         cred = ovh.cloudproject.S3Credential(f"{name}-s3-credential", service_name=project, user_id=user.id, opts=child)
         return ObjectStoreHandle(
             endpoint=s3_endpoint(region),
-            region=region,
+            # what S3 clients sign with (SigV4 credential scope): OVHcloud's own S3 examples
+            # (`aws configure`, rclone, boto3) use the lower-case region, as in the endpoint's host
+            # name; the bucket API above takes it upper-case
+            region=region.lower(),
             buckets=buckets,
             access_key_id=pulumi.Output.secret(cred.access_key_id),
             secret_access_key=pulumi.Output.secret(cred.secret_access_key),

@@ -26,7 +26,7 @@ import pulumiverse_scaleway as scw
 
 from ..config import Pool, StackConfig
 from ..handle import ClusterHandle, ObjectStoreHandle
-from .common import pool_handle
+from .common import api_access, pool_handle
 
 # What the platform's key may do on the data project's buckets: read and write objects, see the
 # buckets (HeadBucket), never change or delete a bucket or its policy.
@@ -87,8 +87,10 @@ class ScalewayCluster(pulumi.ComponentResource):
                 cluster_id=self.cluster.id,
                 region=cfg.region,
                 acl_rules=[
-                    scw.kubernetes.AclAclRuleArgs(ip=cidr, description="infratech api_allowed_cidrs")
-                    for cidr in settings.api_allowed_cidrs
+                    *(scw.kubernetes.AclAclRuleArgs(ip=cidr, description="infratech api_allowed_cidrs")
+                      for cidr in settings.api_allowed_cidrs),
+                    *(scw.kubernetes.AclAclRuleArgs(ip=cidr, description="infratech deployer_cidrs")
+                      for cidr in settings.deployer_cidrs if cidr not in settings.api_allowed_cidrs),
                 ],
                 opts=child,
             )
@@ -106,6 +108,10 @@ class ScalewayCluster(pulumi.ComponentResource):
             gpu_operator_preinstalled=any(cfg.offer(p).is_gpu for p in cfg.pools),
             toolkit_preinstalled=True,
             country=cfg.region_facts.country,
+            # a new Kapsule cluster's API is not reachable until a pool exists (k8s_cluster docs,
+            # "With the Kubernetes provider"); pools wait until ready (wait_for_pool_ready)
+            ready=tuple(res for pool, res in zip(cfg.pools, self.pools) if pool.role == "system"),
+            api_access=api_access(settings.api_allowed_cidrs, settings.deployer_cidrs),
         )
         self.register_outputs({"kubeconfig": self.handle.kubeconfig, "cluster_id": self.cluster.id})
 
@@ -203,7 +209,7 @@ class ScalewayCluster(pulumi.ComponentResource):
             node_type=pool.flavor,
             region=cfg.region,
             zone=zone,
-            size=pool.desired_nodes,
+            size=pool.desired_nodes,  # with autoscaling, read at creation only (scaleway_k8s_pool docs)
             min_size=pool.min_nodes,
             max_size=pool.max_nodes,
             autoscaling=pool.autoscale,

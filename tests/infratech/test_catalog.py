@@ -66,3 +66,27 @@ def test_gpu_offers_match_the_reference_catalog():
         assert list(offer.regions or []) == list(rec["regions"] or []), f"{offer.flavor}.regions"
         checked += 1
     assert checked == len([o for o in cat.offers() if o.is_gpu])
+
+
+def test_ovh_regions_say_which_mks_plans_they_sell():
+    cat = catalog.load()
+    assert cat.region("ovh", "GRA11").mks_plans == ("free",), "GRA11 is single-zone: Standard is 3-AZ only"
+    assert cat.region("ovh", "EU-WEST-PAR").mks_plans == ("standard",)
+    assert all(r.mks_plans for r in cat.regions("ovh").values() if r.kubernetes)
+
+
+def test_every_ovh_gpu_flavour_says_whether_it_is_known_to_work_as_an_mks_pool():
+    cat = catalog.load()
+    for offer in cat.offers("ovh"):
+        if offer.is_gpu:
+            assert offer.managed_pool in catalog.MANAGED_POOL_STATUSES, offer.flavor
+            assert offer.managed_pool_source in cat.sources, offer.flavor
+    assert cat.offer("ovh", "a100-180").managed_pool == "supported"
+    assert cat.offer("ovh", "h100-380").managed_pool == "unverified"
+
+
+def test_a_managed_pool_status_outside_the_allowed_words_is_refused():
+    data = yaml.safe_load((Path(catalog.__file__).parent / "catalog.yaml").read_text())
+    data["offers"][0]["managed_pool"] = {"status": "probably", "source": "ovh_mks_a10"}
+    with pytest.raises(ValueError, match="managed_pool.status is 'probably'; allowed: supported, unverified"):
+        catalog.Catalog(data)

@@ -454,3 +454,14 @@ def test_catalog_refuses_offers_of_a_provider_without_facts():
     data["providers"]["alpha"]["secnumcloud"] = "probably"
     with pytest.raises(ValueError, match="allowed: qualified, not_qualified, unverified"):
         catalog.Catalog(data)
+
+
+def test_cli_cost_compare_says_which_flavours_are_not_known_to_work_as_managed_pools(capsys):
+    assert cli.main(["cost", "compare", "--gpu-model", "A100", "--provider", "ovh", "--json"]) == 0
+    by_flavor = {o["flavor"]: o for o in json.loads(capsys.readouterr().out)["offers"]}
+    assert by_flavor["a100-180"]["managed_pool"] == "supported"
+    assert cli.main(["cost", "compare", "--gpu-model", "H100", "--provider", "ovh"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("ovh") and "h100-380" in line)
+    assert row.rstrip().endswith("unverified*")
+    assert "* sold as an instance; no source records it working as a managed Kubernetes node pool" in out

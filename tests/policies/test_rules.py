@@ -134,6 +134,16 @@ CASES = {
         [("plain kubeconfig output", stack(outputs={**OUTPUTS, "kubeconfig": "apiVersion: v1"})),
          ("plain S3 key output", stack(outputs={**OUTPUTS, "object_store": {"secret_access_key": "abc"}}))],
     ),
+    "deployer-reaches-api": (
+        stack(OVH_KUBE, RELEASE, outputs={**OUTPUTS, "api_access": {"allowed_cidrs": ["10.0.0.0/8"], "deployer_cidrs": ["51.210.1.7/32"]}}),
+        [("no deployer declared", stack(OVH_KUBE, RELEASE, outputs={**OUTPUTS, "api_access": {"allowed_cidrs": ["10.0.0.0/8"], "deployer_cidrs": []}})),
+         ("only a documentation range", stack(OVH_KUBE, RELEASE, outputs={
+             **OUTPUTS, "api_access": {"allowed_cidrs": ["203.0.113.0/24"], "deployer_cidrs": ["198.51.100.7/32"]}}))],
+    ),
+    "managed-pool-support": (
+        with_props(GPU_POOL, flavorName="a100-180"),
+        [("H100 on MKS, recorded nowhere", GPU_POOL)],
+    ),
     "budget": (
         stack(outputs={"costs": {"budget": {"state": "within"}}}),
         [("exceeded", stack(outputs={"costs": {"budget": {"state": "exceeded", "message": "max-node cost 30,000 exceeds 20,000"}}}))],
@@ -201,10 +211,24 @@ def shipped(project, tmp_path_factory):
     return {s: run_plan(project, s, out) for s in project.stacks()}
 
 
-def test_shipped_stacks_pass_every_rule(shipped):
+# What the shipped example stacks are warned about, and why: their API allow-lists are documentation
+# ranges (a user puts their own networks and deployer there), and OVHcloud sells some GPU flavours
+# that no source records working as MKS pools.
+SHIPPED_WARNINGS = {
+    "ovh-gra11": {"deployer-reaches-api", "managed-pool-support"},
+    "ovh-gra11-l4": {"deployer-reaches-api", "managed-pool-support"},
+    "scaleway-fr-par-2-h100": {"deployer-reaches-api"},
+    "scaleway-fr-par-2-l4": {"deployer-reaches-api"},
+}
+
+
+def test_shipped_stacks_pass_every_rule_but_the_named_warnings(shipped):
     for stack_name, (rec, verdicts, files) in shipped.items():
         statuses = {v.rule.id: v.status for v in verdicts}
-        assert set(statuses.values()) <= {"pass", "off"}, f"{stack_name}: {statuses}"
+        warned = {rule for rule, status in statuses.items() if status == "warn"}
+        assert warned == SHIPPED_WARNINGS.get(stack_name, set()), f"{stack_name}: {statuses}"
+        assert set(statuses.values()) <= {"pass", "off", "warn"}, f"{stack_name}: {statuses}"
+        assert all(BY_ID[rule].default_level == "advisory" for rule in warned)
         assert [p["rule"] for p in __import__("json").loads(files.json.read_text())["policy"]] == [r.id for r in RULES]
         assert "## Policy verdicts" in files.markdown.read_text()
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from pulumi.runtime import mocks
 
 from infratech import catalog
+from infratech.plan import record
 from infratech.providers import ovh as ovh_provider
 
 POOL = "ovh:CloudProject/kubeNodePool:KubeNodePool"
@@ -20,7 +22,8 @@ def pools(rec):
 def test_cluster_in_gpu_region_on_private_network(default_plan):
     kube = default_plan.one("ovh:CloudProject/kube:Kube").inputs
     assert kube["region"] == "GRA11"
-    assert kube["plan"] == "standard" and kube["updatePolicy"] == "MINIMAL_DOWNTIME"
+    # GRA11 is a single-zone region: MKS sells only the free plan there (catalog mks_plans)
+    assert kube["plan"] == "free" and kube["updatePolicy"] == "MINIMAL_DOWNTIME"
     assert kube["privateNetworkId"] == "(computed)" and kube["nodesSubnetId"] == "(computed)"
     assert kube["privateNetworkConfiguration"] == {
         "defaultVrackGateway": "10.42.0.1",
@@ -37,7 +40,9 @@ def test_cluster_in_gpu_region_on_private_network(default_plan):
 
 def test_api_server_restricted_to_listed_cidrs(default_plan):
     restriction = default_plan.one("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions")
-    assert restriction.inputs["ips"] == ["203.0.113.0/24"]
+    # the stack's networks, then the gateway's external address (known after creation): node
+    # egress goes through the gateway, so nodes reach the public API endpoint from it
+    assert restriction.inputs["ips"] == ["203.0.113.0/24", "(computed)"]
 
 
 def test_gpu_pools_are_labelled_and_tainted(default_plan):
@@ -122,3 +127,75 @@ def test_stack_without_gateway_or_allowlist(variant):
     subnet = rec.one("ovh:CloudProject/networkPrivateSubnetV2:NetworkPrivateSubnetV2").inputs
     assert subnet["enableGatewayIp"] is False and "gatewayIp" not in subnet
     assert [b.inputs["name"] for b in rec.by_type(BUCKET)] == ["llm-l4-checkpoints"]
+
+
+# -- what a real `pulumi up` needs of the values OVHcloud returns ------------------------------------
+class OvhApiStandIn(mocks.Mocks):
+    """Test double of the OVHcloud API behind pulumi_ovh (no cloud here): answers every create
+    with an id of its own, a private network with its vRack id (``pn-…``) and a different
+    OpenStack id per region, and a gateway with an external address, as the API does."""
+
+    def new_resource(self, args: mocks.MockResourceArgs):
+        state = dict(args.inputs)
+        if args.typ == "ovh:CloudProject/networkPrivate:NetworkPrivate":
+            state["regionsAttributes"] = [{"region": r, "openstackid": f"os-{r.lower()}-net", "status": "ACTIVE"}
+                                          for r in args.inputs.get("regions", [])]
+            return "pn-1234567_42", state
+        if args.typ == "ovh:CloudProject/gateway:Gateway":
+            state["externalInformations"] = [{"networkId": "ext-net", "ips": [{"ip": "51.68.10.20", "subnetId": "ext"}]}]
+        return f"{args.name}-id", state
+
+    def call(self, args: mocks.MockCallArgs):
+        return {}, None
+
+
+@pytest.fixture(scope="module")
+def answered(project):
+    return record(project, "ovh-gra11", behaviour=OvhApiStandIn())
+
+
+def test_subnet_gateway_and_cluster_take_the_networks_openstack_id_not_the_vrack_id(answered):
+    subnet = answered.one("ovh:CloudProject/networkPrivateSubnetV2:NetworkPrivateSubnetV2").inputs
+    gateway = answered.one("ovh:CloudProject/gateway:Gateway").inputs
+    kube = answered.one("ovh:CloudProject/kube:Kube").inputs
+    assert subnet["networkId"] == gateway["networkId"] == kube["privateNetworkId"] == "os-gra11-net"
+
+
+def test_allow_list_holds_the_gateways_address_when_nodes_egress_through_it(answered):
+    ips = answered.one("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions").inputs["ips"]
+    assert ips == ["203.0.113.0/24", "51.68.10.20/32"]
+
+
+def test_deployer_is_added_to_the_allow_list_once(variant):
+    rec = variant("ovh-gra11", lambda c: c["infratech:ovh"].update(deployer_cidrs=["198.18.7.1/32", "203.0.113.0/24"]))
+    ips = rec.one("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions").inputs["ips"]
+    assert ips[:2] == ["203.0.113.0/24", "198.18.7.1/32"] and len(ips) == 3
+    assert rec.outputs["api_access"] == {"allowed_cidrs": ["203.0.113.0/24"], "deployer_cidrs": ["198.18.7.1/32", "203.0.113.0/24"]}
+
+
+def test_platform_waits_for_the_system_pool_not_for_gpu_pools(default_plan):
+    provider = default_plan.one("pulumi:providers:kubernetes")
+    pools = {r.inputs["name"]: r.urn for r in default_plan.by_type(POOL)}
+    assert pools["system"] in provider.dependencies
+    assert pools["h100"] not in provider.dependencies and pools["l40s"] not in provider.dependencies
+    # every platform object reaches the cluster through that provider, so it waits too
+    releases = default_plan.by_type("kubernetes:helm.sh/v3:Release")
+    assert releases and all(r.provider and r.provider.startswith(provider.urn) for r in releases)
+
+
+def test_autoscaled_pools_leave_desired_nodes_to_the_autoscaler(variant):
+    rec = variant("ovh-gra11", lambda c: c["infratech:pools"][2].update(autoscale=False, min_nodes=1, desired_nodes=1, max_nodes=1))
+    by_name = {r.inputs["name"]: r for r in rec.by_type(POOL)}
+    assert by_name["h100"].ignore_changes == ["desiredNodes"] and by_name["system"].ignore_changes == ["desiredNodes"]
+    assert by_name["l40s"].ignore_changes == [], "a fixed-size pool follows the stack file"
+
+
+def test_gpu_pools_wait_longer_than_the_providers_default_hour(default_plan):
+    by_name = {r.inputs["name"]: r for r in default_plan.by_type(POOL)}
+    assert by_name["h100"].custom_timeouts == {"create": "3h", "update": "3h"}
+    assert by_name["system"].custom_timeouts == {}
+
+
+def test_s3_clients_sign_with_the_lower_case_region(default_plan):
+    store = default_plan.outputs["object_store"]
+    assert store["region"] == "gra" and store["endpoint"] == "https://s3.gra.io.cloud.ovh.net"

@@ -184,3 +184,15 @@ def test_without_gateway_nodes_keep_public_ips(project, tmp_path):
     rec = _variant(project, tmp_path, "scaleway-fr-par-2-l4", "  infratech:pools:\n", "  infratech:network:\n    gateway: false\n  infratech:pools:\n")
     assert not rec.by_type("scaleway:network/publicGateway:PublicGateway")
     assert all(p.inputs["publicIpDisabled"] is False for p in rec.by_type(POOL))
+
+
+def test_deployer_joins_the_acl_and_the_platform_waits_for_the_system_pool(project, variant):
+    rec = variant("scaleway-fr-par-2-h100", lambda c: c["infratech:scaleway"].update(deployer_cidrs=["198.18.7.1/32"]))
+    rules = rec.one("scaleway:kubernetes/acl:Acl").inputs["aclRules"]
+    assert [(r["ip"], r["description"]) for r in rules] == [
+        ("203.0.113.0/24", "infratech api_allowed_cidrs"), ("198.18.7.1/32", "infratech deployer_cidrs")]
+    provider = rec.one("pulumi:providers:kubernetes")
+    by_name = pools(rec)
+    system = [name for name, r in by_name.items() if r.inputs["labels"]["infratech.io/role"] == "system"]
+    assert system and all(by_name[n].urn in provider.dependencies for n in system)
+    assert all(r.urn not in provider.dependencies for n, r in by_name.items() if n not in system)
