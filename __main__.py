@@ -5,7 +5,8 @@ by the stack's config.
     infratech plan ovh-gra11    # the same program, offline, under Pulumi's mock runtime
 """
 
-from infratech import config, outputs, platform, providers
+from infratech import config
+from infratech.program import outputs, platform, providers
 
 cfg = config.load()
 cluster = providers.create_cluster(cfg)

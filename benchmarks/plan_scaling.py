@@ -8,8 +8,8 @@ throw-away project (this repository's ``Pulumi.yaml`` and ``__main__.py`` plus a
 h100-380, l40s-90 and a100-180, and teams holding a GPU quota on each GPU model) and measures it
 in a fresh Python process, so every case starts with a clean Pulumi runtime and its own peak RSS:
 
-- import time: ``infratech.plan``, ``infratech.stacks`` and the modules the program imports
-  (``infratech.config``, ``infratech.providers.ovh``, ``pulumi_ovh`` and its lazily loaded
+- import time: ``infratech.cli.plan``, ``infratech.cli.stacks`` and the modules the program imports
+  (``infratech.config``, ``infratech.program.providers.ovh``, ``pulumi_ovh`` and its lazily loaded
   ``cloudproject`` module);
 - first plan: ``record(find_project(dir), "bench")`` once, right after the imports (warm-up);
 - plan: the median of ``--repeat`` further calls of ``record`` (``time.perf_counter``);
@@ -119,12 +119,12 @@ def worker(project_dir: Path, repeat: int, total_nodes: int, teams: int, result_
     t0 = time.perf_counter()
     import pulumi_ovh  # imported by the program; timed here, not in the first plan
     import infratech.config  # noqa: F401
-    import infratech.providers.ovh  # noqa: F401
-    import infratech.outputs  # noqa: F401
+    import infratech.program.providers.ovh  # noqa: F401
+    import infratech.program.outputs  # noqa: F401
 
     pulumi_ovh.cloudproject.KubeNodePool, pulumi_ovh.CloudStorageObjectBucket  # lazily loaded submodules
-    from infratech.plan import record
-    from infratech.stacks import find_project
+    from infratech.cli.plan import record
+    from infratech.cli.stacks import find_project
 
     import_s = time.perf_counter() - t0
     rss_after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

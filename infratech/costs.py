@@ -289,17 +289,6 @@ def stack_costs(cfg: "StackConfig") -> StackCosts:
     return StackCosts(pools=pools, items=items, totals=totals, budget=budget(cfg, pools, totals["max"]))
 
 
-def budget_problem(cfg: "StackConfig") -> Optional[str]:
-    """The configuration error of a stack whose enforced budget is certainly exceeded, else None.
-    An incomplete check is not an error: refusing a stack for a price nobody knows would be a guess."""
-    if not cfg.budget_enforced or cfg.budget_eur_per_month is None:
-        return None
-    result = stack_costs(cfg).budget
-    if result.state != "exceeded":
-        return None
-    return result.message + "; raise the budget, lower max_nodes, or set budget_enforced: false to warn only"
-
-
 # -- comparing offers for a need ----------------------------------------------------------------
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from infratech.plan import record
-from infratech.stacks import find_project
+from infratech.cli.plan import record
+from infratech.cli.stacks import find_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ def variant(project, tmp_path):
     how a user's own settings reach the declared resources."""
     import yaml
 
-    from infratech.stacks import Project
+    from infratech.cli.stacks import Project
 
     def record_variant(stack: str, edit):
         data = yaml.safe_load(project.stack_file(stack).read_text(encoding="utf-8"))

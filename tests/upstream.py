@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 import yaml
 
-from infratech.plan.runtime import COMPUTED, SECRET
+from infratech.cli.plan.runtime import COMPUTED, SECRET
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = "INFRATECH_UPSTREAM"

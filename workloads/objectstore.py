@@ -1,7 +1,7 @@
 """S3-compatible object storage (OVHcloud, Scaleway), configured only from the environment.
 
 In the cluster, each team namespace has a Secret ``object-store`` (written by
-``infratech.platform.tenancy``) that jobs load with ``envFrom``::
+``infratech.program.platform.tenancy``) that jobs load with ``envFrom``::
 
     AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY   credentials
     AWS_ENDPOINT_URL                           e.g. https://s3.gra.io.cloud.ovh.net

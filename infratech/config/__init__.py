@@ -1,5 +1,9 @@
 """Typed stack configuration: the one place that reads ``pulumi.Config``.
 
+One module per section of the stack file: ``pools``, ``providers`` (ovh, scaleway, existing),
+``storage`` (network, object_storage), ``platform``, ``teams``, ``policy``, and ``stack`` for the
+whole; ``common`` holds what they share, ``load`` reads Pulumi's config, ``errors`` words problems.
+
 Everything else receives a validated, frozen :class:`StackConfig`. Problems in a stack file are
 reported all at once, each with its key path (``pools[1].flavor``), the value given and what is
 allowed; :class:`StackConfigError` carries them.
@@ -7,26 +11,21 @@ allowed; :class:`StackConfigError` carries them.
 
 from .errors import Problem, StackConfigError
 from .load import load, parse, raw_from_config, raw_from_pulumi
-from .models import (
+from .common import (
     CATALOG_PROVIDERS,
     GPU_TAINT_KEY,
-    SECRET_KEYS,
-    ExistingSettings,
-    ScalewaySettings,
     NAMESPACE,
     PROVIDER_TITLES,
     PROVIDERS,
     RESERVED_LABEL_PREFIX,
-    Bucket,
-    Network,
-    ObjectStorage,
-    OvhSettings,
-    Platform,
-    Pool,
-    StackConfig,
-    Taint,
-    Team,
+    SECRET_KEYS,
 )
+from .platform import Platform
+from .pools import Pool, Taint
+from .providers import ExistingSettings, OvhSettings, ScalewaySettings
+from .stack import StackConfig
+from .storage import Bucket, Network, ObjectStorage
+from .teams import Team
 
 __all__ = [
     "CATALOG_PROVIDERS", "SECRET_KEYS", "ExistingSettings", "ScalewaySettings",

@@ -9,7 +9,8 @@ from typing import Any
 import pulumi
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .models import SECRET_KEYS, StackConfig
+from .common import SECRET_KEYS
+from .stack import StackConfig
 
 class Problem(BaseModel):
     model_config = ConfigDict(frozen=True)

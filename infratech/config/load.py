@@ -11,8 +11,9 @@ from pulumi.runtime import config as _pulumi_config
 from pydantic import SecretStr, ValidationError
 
 from .. import catalog as _catalog
-from .errors import Problem, StackConfigError, _problems
-from .models import CATALOG_PROVIDERS, NAMESPACE, StackConfig
+from .errors import StackConfigError, _problems
+from .common import CATALOG_PROVIDERS, NAMESPACE
+from .stack import StackConfig
 
 def _context(raw: dict, secret_keys: Optional[set[str]] = None) -> dict:
     """What field validators need to know of the rest of the stack, read leniently from raw data."""
@@ -64,11 +65,6 @@ def parse(raw: dict, stack: str, secret_keys: Optional[Iterable[str]] = None) ->
         cfg = StackConfig.model_validate(raw, context=_context(raw, secrets))
     except ValidationError as exc:
         raise StackConfigError(stack, _problems(exc)) from None
-    from .. import costs  # here, not at the top: costs works on StackConfig, which this package defines
-
-    budget = costs.budget_problem(cfg)  # an enforced budget the known max-node cost already exceeds
-    if budget is not None:
-        raise StackConfigError(stack, [Problem(path="budget_eur_per_month", message=budget, given=cfg.budget_eur_per_month)])
     return cfg
 
 

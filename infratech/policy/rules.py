@@ -430,7 +430,7 @@ RULES: tuple[Rule, ...] = (
     Rule("required-labels", "Every pool and bucket is labelled with its owner, team and cost centre.",
          "Set them in infratech:labels (policy.required_labels names the keys).", "cost attribution and accountability", "resource", required_labels),
     Rule("helm-pinned", "Every Helm release is pinned to an exact chart version from a named repository.",
-         "Pin the chart in infratech/platform/charts.py.", "reproducible deployments; supply chain", "resource", helm_pinned),
+         "Pin the chart in infratech/program/platform/charts.py.", "reproducible deployments; supply chain", "resource", helm_pinned),
     Rule("no-latest-images", "No image uses the tag latest or no tag.", "Pin a version tag or a digest.",
          "reproducible deployments; supply chain", "resource", no_latest_images),
     Rule("secrets-as-secrets", "Kubeconfigs, keys and passwords are Pulumi secrets in resources.",

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Optional
 
 import pytest
 
-from infratech.submit import render
+from infratech.cli.submit import render
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS_DIR = ROOT / "charts"

@@ -26,7 +26,7 @@ from chart_harness import (
     scenarios,
 )
 
-from infratech.submit import render
+from infratech.cli.submit import render
 
 CASES = [pytest.param(chart, path, id=f"{chart}/{path.name}") for chart in CHARTS for path in scenarios(chart)]
 WORKLOAD_KINDS = {"TrainJob", "Job", "Deployment"}

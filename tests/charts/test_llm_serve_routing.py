@@ -22,7 +22,7 @@ def selects(selector: dict, labels: dict) -> bool:
 
 
 def test_in_the_serving_namespace_the_service_should_be_the_platforms_gateway(default_plan):
-    from infratech.platform.serving import GATEWAY_PORT, GATEWAY_SERVICE
+    from infratech.program.platform.serving import GATEWAY_PORT, GATEWAY_SERVICE
 
     objects = rendered("llm-serve", GATEWAY, namespace=default_plan.outputs["serving_namespace"])
     svc = one(objects, "Service")

@@ -73,8 +73,8 @@ def test_inventory_and_plan_name_the_bad_stack_or_output_path(capsys, tmp_path):
 
 
 def test_inventory_of_the_deployed_stack_without_the_pulumi_cli_says_so(capsys, monkeypatch):
-    from infratech.cli import EXIT_PULUMI
+    from infratech.cli import EXIT_TOOL
 
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert main(["inventory", "ovh-gra11", "--deployed"]) == EXIT_PULUMI
+    assert main(["inventory", "ovh-gra11", "--deployed"]) == EXIT_TOOL
     assert "needs the Pulumi CLI" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import yaml
 
 from infratech import config
 from infratech.config import StackConfig, StackConfigError
-from infratech.stacks import read_config_file
+from infratech.cli.stacks import read_config_file
 
 HERE = Path(__file__).parent
 ROOT = Path(__file__).parents[2]

@@ -14,9 +14,9 @@ from importlib import resources
 import pytest
 import yaml
 
-from infratech import catalog, cli, config, costs
-from infratech.plan import record, report
-from infratech.plan.runtime import Recording
+from infratech import catalog, cli, config, costs, policy
+from infratech.cli.plan import record, report
+from infratech.cli.plan.runtime import Recording
 
 # The default stack's pools (stacks/Pulumi.ovh-gra11.yaml), written out so the arithmetic below
 # does not move when the example stack is edited.
@@ -137,10 +137,17 @@ def test_monthly_billed_pools_say_how_they_are_priced():
 # -- budget -------------------------------------------------------------------------------------
 
 
+def _budget_verdict(cfg: config.StackConfig) -> policy.Verdict:
+    """The budget rule's verdict on the stack's cost output, at the level the stack sets: the one
+    place a budget is enforced (budget_enforced makes the rule mandatory)."""
+    stack = policy.Stack((), {"costs": costs.stack_costs(cfg).to_dict()}, cfg.policy_settings())
+    return next(v for v in policy.evaluate(stack) if v.rule.id == "budget")
+
+
 def test_no_budget():
     b = costs.stack_costs(_cfg(budget_eur_per_month=None)).budget
     assert b.state == "none" and b.warning is None and "no budget" in b.message
-    assert costs.budget_problem(_cfg(budget_eur_per_month=None, budget_enforced=True)) is None
+    assert _budget_verdict(_cfg(budget_eur_per_month=None, budget_enforced=True)).status == "pass"
 
 
 def test_budget_within_when_every_price_is_known(priced_system):
@@ -157,7 +164,7 @@ def test_budget_incomplete_when_the_known_part_fits():
     assert b.warning == b.message
     assert "at least 11,242.00" in b.message and "system" in b.message and "object storage" in b.message
     # enforced: still a warning, not an error, since nobody knows the missing prices
-    assert costs.budget_problem(_cfg(budget_enforced=True)) is None
+    assert _budget_verdict(_cfg(budget_enforced=True)).status == "pass"
 
 
 def test_budget_exceeded_warns_when_not_enforced():
@@ -167,18 +174,27 @@ def test_budget_exceeded_warns_when_not_enforced():
     assert b.state == "exceeded" and b.warning is not None
     assert "11,242.00" in b.message and "10,000" in b.message
     assert b.message.index("h100") < b.message.index("l40s"), "the most expensive pool first"
-    assert costs.budget_problem(cfg) is None, "not enforced: the stack is accepted"
+    verdict = _budget_verdict(cfg)
+    assert verdict.status == "warn" and not verdict.blocks, "not enforced: the stack is accepted"
 
 
-def test_budget_exceeded_and_enforced_refuses_the_stack():
-    with pytest.raises(config.StackConfigError) as err:
-        _cfg(budget_eur_per_month=10000, budget_enforced=True)
-    [problem] = err.value.problems
-    assert problem.path == "budget_eur_per_month" and problem.given == 10000
-    assert "11,242.00 EUR/month" in problem.message and "10,000" in problem.message
-    assert "h100 (4 x h100-380 at 2.80 EUR/h: 8,176.00 EUR/month)" in problem.message
-    assert "l40s (3 x l40s-90 at 1.40 EUR/h: 3,066.00 EUR/month)" in problem.message
-    assert "budget_eur_per_month" in err.value.render()
+def test_budget_exceeded_and_enforced_refuses_the_stack(project, tmp_path, capsys, monkeypatch):
+    verdict = _budget_verdict(_cfg(budget_eur_per_month=10000, budget_enforced=True))
+    assert verdict.status == "FAIL" and verdict.blocks
+    [problem] = verdict.violations
+    assert "11,242.00 EUR/month" in problem and "budget_eur_per_month 10,000" in problem
+    assert "h100 (4 x h100-380 at 2.80 EUR/h: 8,176.00 EUR/month)" in problem
+    assert "l40s (3 x l40s-90 at 1.40 EUR/h: 3,066.00 EUR/month)" in problem
+    # through the plan: refused with the policy's exit code, the rule named, nothing deployed
+    stack_dir = tmp_path / "stacks"
+    stack_dir.mkdir()
+    text = project.stack_file("ovh-gra11").read_text(encoding="utf-8")
+    text = text.replace("infratech:budget_eur_per_month: 20000", "infratech:budget_eur_per_month: 10000\n  infratech:budget_enforced: true")
+    (stack_dir / "Pulumi.ovh-gra11.yaml").write_text(text, encoding="utf-8")
+    moved = type(project)(root=project.root, name=project.name, stack_dir=stack_dir, main=project.main)
+    monkeypatch.setattr("infratech.cli.app.find_project", lambda start=None: moved)
+    assert cli.main(["plan", "ovh-gra11", "--quiet", "--out", str(tmp_path / "out")]) == cli.EXIT_POLICY
+    assert "mandatory policy rule(s) violated: budget" in capsys.readouterr().err
 
 
 def test_budget_equal_to_the_known_cost_is_not_exceeded():

@@ -12,9 +12,9 @@ import pytest
 
 from infratech import cli
 from infratech.config import StackConfigError
-from infratech.plan import record, report, write
-from infratech.plan.runtime import COMPUTED, SECRET
-from infratech.stacks import find_project
+from infratech.cli.plan import record, report, write
+from infratech.cli.plan.runtime import COMPUTED, SECRET
+from infratech.cli.stacks import find_project
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,7 +148,7 @@ def test_deploy_commands_without_pulumi_cli_say_so(action, monkeypatch, capsys):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     rc = cli.main(["--project-dir", str(ROOT), action, "ovh-gra11"])
     err = capsys.readouterr().err.strip()
-    assert rc == cli.EXIT_PULUMI
+    assert rc == cli.EXIT_TOOL
     assert len(err.splitlines()) == 1 and "Pulumi CLI" in err and "install" in err
 
 

@@ -10,10 +10,10 @@ import yaml
 
 from infratech import policy
 from infratech.cli import EXIT_POLICY, main
-from infratech.plan import plan as run_plan
+from infratech.cli.plan import plan as run_plan
 from infratech.policy import BY_ID, RULES, Resource, Settings, Stack
 from infratech.policy.model import COMPUTED, SECRET
-from infratech.stacks import Project
+from infratech.cli.stacks import Project
 
 FR = Settings()
 
@@ -249,7 +249,7 @@ def test_a_stack_outside_france_is_stopped_naming_the_resource_and_the_rule(proj
         c.pop("infratech:teams")
 
     moved = _project_with(project, tmp_path, "ovh-gra11", frankfurt)
-    monkeypatch.setattr("infratech.cli.find_project", lambda start=None: moved)
+    monkeypatch.setattr("infratech.cli.app.find_project", lambda start=None: moved)
     assert main(["plan", "ovh-gra11", "--out", str(tmp_path / "out")]) == EXIT_POLICY
     captured = capsys.readouterr()
     assert "FAIL      data-location" in captured.out

@@ -1,5 +1,5 @@
 """A cluster for the submit tests: objects in memory, what is applied and deleted recorded. It
-stands where infratech.submit.cluster.KubeCluster stands (list, delete, logs, apply)."""
+stands where infratech.cli.submit.cluster.KubeCluster stands (list, delete, logs, apply)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Optional
 
 import yaml
 
-from infratech.submit.cluster import Forbidden, NotServed
+from infratech.cli.submit.cluster import Forbidden, NotServed
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

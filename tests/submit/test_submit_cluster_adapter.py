@@ -1,4 +1,4 @@
-"""infratech/submit/cluster.py, the one module that talks to an API server, driven through the
+"""infratech/cli/submit/cluster.py, the one module that talks to an API server, driven through the
 real `kubernetes` client against a small HTTP server that answers as kube-apiserver does
 (discovery, server-side apply, list, delete, logs, errors) and records each request. No real API
 server can run here: this checks what goes on the wire, not what a cluster then does."""
@@ -14,7 +14,7 @@ import pytest
 import yaml
 from fake_cluster import workloads
 
-from infratech.submit.cluster import (
+from infratech.cli.submit.cluster import (
     FIELD_MANAGER,
     ClusterError,
     Forbidden,

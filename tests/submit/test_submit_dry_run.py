@@ -14,8 +14,8 @@ import upstream
 import yaml
 from fake_cluster import FakeCluster, workloads
 
-from infratech.submit import cli, render, resolve, values
-from infratech.submit import models as job_models
+from infratech.cli.submit import cli, render, resolve, values
+from infratech.cli.submit import models as job_models
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "jobs"

@@ -1,4 +1,4 @@
-"""infratech/submit/models.py: job files are validated, every problem named by its field."""
+"""infratech/cli/submit/models.py: job files are validated, every problem named by its field."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infratech.submit import models
-from infratech.submit.models import JobFileError
+from infratech.cli.submit import models
+from infratech.cli.submit.models import JobFileError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "jobs"
 TRAIN = {"name": "tiny", "team": "pretraining", "data_classification": "internal", "recipe": "debug_tiny"}

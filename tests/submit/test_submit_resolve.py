@@ -1,4 +1,4 @@
-"""infratech/submit/resolve.py and values.py: a job placed with the stack's outputs (the default
+"""infratech/cli/submit/resolve.py and values.py: a job placed with the stack's outputs (the default
 stack's offline plan): the team's namespace and LocalQueue, the runtime, the GPU flavour; and
 refused, naming the field, when the stack cannot run it."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from infratech.submit import models, resolve, values
-from infratech.submit.models import JobFileError
+from infratech.cli.submit import models, resolve, values
+from infratech.cli.submit.models import JobFileError
 
 CHARTS = Path(__file__).resolve().parents[2] / "charts"
 TRAIN = {"name": "tiny", "team": "pretraining", "data_classification": "internal", "recipe": "debug_tiny"}
@@ -94,7 +94,7 @@ def test_stack_outputs_should_come_from_the_offline_plan_without_the_pulumi_cli(
 
 
 def test_deployed_outputs_should_need_the_pulumi_cli(project, monkeypatch):
-    from infratech.deploy import PulumiCliMissing
+    from infratech.cli.deploy import PulumiCliMissing
 
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(PulumiCliMissing, match="needs the Pulumi CLI"):

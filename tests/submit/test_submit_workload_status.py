@@ -1,4 +1,4 @@
-"""infratech/submit/jobs.py on recorded Kueue Workload objects (fixtures/workloads, each valid
+"""infratech/cli/submit/jobs.py on recorded Kueue Workload objects (fixtures/workloads, each valid
 against the Workload CRD of Kueue 0.19.2): admitted, pending with Kueue's reason, inadmissible,
 preempted and requeued, evicted by the pods-ready timeout, finished; and `jobs list|status|logs|
 cancel` on a cluster holding them."""
@@ -11,7 +11,7 @@ import pytest
 import upstream
 from fake_cluster import FakeCluster, workloads
 
-from infratech.submit import jobs
+from infratech.cli.submit import jobs
 
 BY_JOB = {jobs.status(w).job: w for w in workloads()}
 NOW = datetime(2026, 9, 1, 12, 0, tzinfo=timezone.utc)

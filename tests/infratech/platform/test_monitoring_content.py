@@ -1,6 +1,6 @@
 """The monitoring data files: Grafana dashboards and the PrometheusRule spec.
 
-The platform ships ``infratech/platform/monitoring/dashboards/*.json`` as ConfigMaps for Grafana's
+The platform ships ``infratech/program/platform/monitoring/dashboards/*.json`` as ConfigMaps for Grafana's
 sidecar and ``rules.yaml`` as the ``spec`` of a PrometheusRule (docs/monitoring.md). No Grafana or
 Prometheus runs here, so these tests check what can be checked offline:
 
@@ -43,7 +43,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
-PACKAGE = "infratech.platform.monitoring"
+PACKAGE = "infratech.program.platform.monitoring"
 DOCS = REPO / "docs" / "monitoring.md"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 

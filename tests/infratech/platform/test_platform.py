@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from infratech.plan import record
-from infratech.plan.runtime import SECRET
+from infratech.cli.plan import record
+from infratech.cli.plan.runtime import SECRET
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"

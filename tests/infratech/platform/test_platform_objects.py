@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import upstream
 
-from infratech.plan import record
-from infratech.stacks import find_project
+from infratech.cli.plan import record
+from infratech.cli.stacks import find_project
 
 PROJECT = find_project(Path(__file__).resolve().parents[3])
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -8,9 +8,9 @@ import textwrap
 import pytest
 import upstream
 
-from infratech.plan import record
-from infratech.plan.runtime import COMPUTED, SECRET, Resource
-from infratech.stacks import find_project
+from infratech.cli.plan import record
+from infratech.cli.plan.runtime import COMPUTED, SECRET, Resource
+from infratech.cli.stacks import find_project
 
 pytestmark = pytest.mark.skipif(upstream.upstream_dir() is None, reason=upstream.skip_reason())
 

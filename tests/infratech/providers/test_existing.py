@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from infratech.config import StackConfigError
-from infratech.plan import record
-from infratech.plan import runtime as plan_runtime
-from infratech.plan.runtime import SECRET
-from infratech.stacks import Project
+from infratech.cli.plan import record
+from infratech import offline
+from infratech.cli.plan.runtime import SECRET
+from infratech.cli.stacks import Project
 
 STACK = "existing-onprem"
 
@@ -71,7 +71,7 @@ def test_a_missing_kubeconfig_file_is_named_when_deploying(project, tmp_path, mo
     text = project.stack_file(STACK).read_text(encoding="utf-8")
     copy = _stack_copy(project, tmp_path, text.replace("~/.kube/onprem-rke2.yaml", str(tmp_path / "missing.yaml")))
     assert record(copy, STACK).outputs["provider"] == "existing"
-    monkeypatch.setattr(plan_runtime, "is_offline", lambda: False)
+    monkeypatch.setattr(offline, "is_offline", lambda: False)
     with pytest.raises(StackConfigError) as info:
         record(copy, STACK)
     assert info.value.problems[0].path == "existing.kubeconfig_path"

@@ -8,8 +8,8 @@ import pytest
 from pulumi.runtime import mocks
 
 from infratech import catalog
-from infratech.plan import record
-from infratech.providers import ovh as ovh_provider
+from infratech.cli.plan import record
+from infratech.program.providers import ovh as ovh_provider
 
 POOL = "ovh:CloudProject/kubeNodePool:KubeNodePool"
 BUCKET = "ovh:index/cloudStorageObjectBucket:CloudStorageObjectBucket"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infratech.plan import record
-from infratech.plan.runtime import COMPUTED, SECRET
-from infratech.providers import scaleway as scw_provider
+from infratech.cli.plan import record
+from infratech.cli.plan.runtime import COMPUTED, SECRET
+from infratech.program.providers import scaleway as scw_provider
 
 POOL = "scaleway:kubernetes/pool:Pool"
 CLUSTER = "scaleway:kubernetes/cluster:Cluster"
@@ -143,7 +143,7 @@ def test_inference_stack(serve):
 
 def _variant(project, tmp_path, stack: str, old: str, new: str):
     """The shipped stack with one edit, recorded: how a user's own settings reach the resources."""
-    from infratech.stacks import Project
+    from infratech.cli.stacks import Project
 
     text = project.stack_file(stack).read_text(encoding="utf-8")
     assert old in text

@@ -1,0 +1,49 @@
+"""``infratech preview|up|destroy|outputs STACK`` through the Pulumi CLI, and ``infratech stacks``.
+
+A stack is planned offline first: a bad stack file, or one that breaks a mandatory policy rule,
+never reaches the cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ...exits import EXIT_POLICY
+from ...policy import blocking
+from .. import deploy, plan as _plan
+
+ACTIONS = (
+    ("preview", "pulumi preview of a stack"),
+    ("up", "create or update a stack's resources"),
+    ("destroy", "delete a stack's resources (protected buckets are kept)"),
+    ("outputs", "a deployed stack's outputs, secrets masked"),
+)
+
+
+def add(sub) -> None:
+    for action, text in ACTIONS:
+        sp = sub.add_parser(action, help=text)
+        sp.add_argument("stack")
+        sp.set_defaults(run=run)
+    sub.add_parser("stacks", help="list the stacks of this project").set_defaults(run=run_stacks)
+
+
+def run_stacks(args, project) -> int:
+    print("\n".join(project.stacks()))
+    return 0
+
+
+def run(args, project) -> int:
+    failed = blocking(_plan.policy_verdicts(project, _plan.record(project, args.stack)))
+    if failed and args.command in ("preview", "up"):
+        print(
+            f"error: mandatory policy rule(s) violated: {', '.join(v.rule.id for v in failed)}; "
+            f"see `infratech plan {args.stack}`",
+            file=sys.stderr,
+        )
+        return EXIT_POLICY
+    outputs = deploy.run(project, args.stack, args.command)
+    if outputs:
+        print(json.dumps(outputs, indent=2, sort_keys=True, default=str))
+    return 0

@@ -1,0 +1,164 @@
+"""``infratech submit`` and ``infratech jobs``: the commands, wired into infratech/cli.py by
+:func:`add_commands` and :func:`run`; ``python -m infratech.cli.submit`` runs them on their own.
+
+    infratech submit train|eval|serve JOB.yaml [--stack S] [--dry-run] [--outputs plan|stack]
+                                               [--server-dry-run] [--context CTX]
+    infratech jobs list [--team T | --namespace NS] [--stack S] [--context CTX]
+    infratech jobs status|logs|cancel NAME [--team T | --namespace NS] [--tail N] [--container C]
+
+``--dry-run`` prints the manifests (helm template of the job's chart) and touches no cluster; the
+stack's outputs then come from its offline plan unless ``--outputs stack``. Exit codes: 0 done,
+2 bad input (job file, values the chart refuses, unknown stack or team), 3 a tool or the cluster
+failed (helm missing, Pulumi CLI missing or failing, API server unreachable or refusing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ...config import StackConfigError
+from ...exits import DEFAULT_STACK, EXIT_BAD_INPUT, EXIT_TOOL
+from ..deploy import DeployError, PulumiCliMissing
+from ..stacks import Project, StackFileError, find_project
+from . import jobs as _jobs
+from .cluster import ClusterError
+from .models import JobFileError
+from .render import HelmMissing, RenderError
+
+
+
+def add_commands(sub, default_stack: str) -> None:
+    """Add ``submit`` and ``jobs`` to the ``infratech`` parser's subcommands."""
+    submit = sub.add_parser("submit", help="validate a job file, render its chart and apply it to the team's queue")
+    kinds = submit.add_subparsers(dest="submit_kind", required=True, metavar="{train,eval,serve}")
+    for kind, text in (
+        ("train", "a training run (chart llm-train: TrainJob)"),
+        ("eval", "an evaluation and its promotion gate (chart llm-eval: Job)"),
+        ("serve", "a promoted checkpoint behind the gateway (chart llm-serve: vLLM)"),
+    ):
+        p = kinds.add_parser(kind, help=text)
+        p.add_argument("job_file", type=Path, metavar="JOB.yaml")
+        p.add_argument("--stack", default=default_stack, help=f"stack whose outputs place the job (default: {default_stack})")
+        p.add_argument("--dry-run", action="store_true", help="print the manifests; touch no cluster")
+        p.add_argument(
+            "--outputs",
+            choices=("plan", "stack"),
+            help="where the stack's outputs come from: its offline plan, or the deployed stack through the Pulumi CLI "
+            "(default: plan with --dry-run, stack otherwise)",
+        )
+        p.add_argument("--server-dry-run", action="store_true", help="send to the API server with dryRun=All: validated and admitted, not created")
+        p.add_argument("--context", help="kubeconfig context (default: the stack output kube_context, else the current one)")
+
+    submit.set_defaults(run=run)
+
+    j = sub.add_parser("jobs", help="a team's jobs as Kueue sees them: list, status, logs, cancel")
+    j.set_defaults(run=run)
+    actions = j.add_subparsers(dest="jobs_action", required=True)
+    for action, text in (
+        ("list", "every job of the namespace: queue, state and why, GPUs, flavour"),
+        ("status", "one job: its Kueue Workload in words, and its pods"),
+        ("logs", "the logs of a job's pods"),
+        ("cancel", "delete a job and what its submission created"),
+    ):
+        p = actions.add_parser(action, help=text)
+        if action != "list":
+            p.add_argument("name", help="the job's name (the job file's `name`)")
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--namespace", "-n", help="the team's namespace (by default named after the team)")
+        where.add_argument("--team", help="the team, looked up in the stack's outputs")
+        p.add_argument("--stack", default=default_stack, help=f"stack for --team (default: {default_stack})")
+        p.add_argument("--outputs", choices=("plan", "stack"), default="stack", help="where --team is looked up (default: the deployed stack)")
+        p.add_argument("--context", help="kubeconfig context (default: the current one)")
+        if action == "logs":
+            p.add_argument("--tail", type=int, help="only the last N lines of each pod")
+            p.add_argument("--container", help="container (default: the pod's only or first one)")
+
+
+def _cluster(context: Optional[str]):
+    from .cluster import KubeCluster
+
+    return KubeCluster(context)
+
+
+def _submit(args, project: Project, cluster_factory) -> int:
+    from . import submission
+
+    source = args.outputs or ("plan" if args.dry_run else "stack")
+    sub = submission.prepare(project, args.submit_kind, args.job_file, args.stack, source)
+    print(f"# {sub.summary()}", file=sys.stderr)
+    if args.dry_run:
+        sys.stdout.write(sub.manifests)
+        return 0
+    cluster = cluster_factory(args.context or sub.target.kube_context)
+    for line in submission.apply(sub, cluster, server_dry_run=args.server_dry_run):
+        print(f"{line} {'validated (server dry run)' if args.server_dry_run else 'applied'}")
+    if sub.release.kind != "serve" and not args.server_dry_run:
+        print(f"queued in {sub.release.values['queue']}: `infratech jobs status {sub.release.name} -n {sub.release.namespace}`")
+    return 0
+
+
+def _namespace(args, project: Project) -> str:
+    if args.namespace:
+        return args.namespace
+    if not args.team:
+        raise JobFileError("infratech jobs", ["give --namespace NS or --team TEAM"])
+    from .resolve import stack_outputs, target
+
+    return target(stack_outputs(project, args.stack, args.outputs), args.stack, args.team, "--team").namespace
+
+
+def _jobs_command(args, project: Project, cluster_factory) -> int:
+    namespace = _namespace(args, project)
+    cluster = cluster_factory(args.context)
+    if args.jobs_action == "list":
+        found = _jobs.list_jobs(cluster, namespace)
+        print(_jobs.table(found) if found else f"no Kueue workload in namespace {namespace}")
+    elif args.jobs_action == "status":
+        print(_jobs.describe(cluster, namespace, args.name))
+    elif args.jobs_action == "logs":
+        print(_jobs.logs(cluster, namespace, args.name, tail=args.tail, container=args.container))
+    else:
+        deleted = _jobs.cancel(cluster, namespace, args.name)
+        if not deleted:
+            print(f"nothing of job {args.name!r} in namespace {namespace}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print("\n".join(f"deleted {d}" for d in deleted))
+    return 0
+
+
+def run(args, project: Project, cluster_factory=_cluster) -> int:
+    """Run a parsed ``submit`` or ``jobs`` command; the exit code. ``cluster_factory(context)``
+    gives the cluster adapter (tests pass a fake)."""
+    try:
+        if args.command == "submit":
+            return _submit(args, project, cluster_factory)
+        return _jobs_command(args, project, cluster_factory)
+    except JobFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RenderError as exc:
+        print(f"error: the chart refused the job's values:\n{exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (StackConfigError, StackFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (HelmMissing, PulumiCliMissing, DeployError, ClusterError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_TOOL
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m infratech.cli.submit submit|jobs …``: the same commands without the rest of the CLI."""
+    parser = argparse.ArgumentParser(prog="python -m infratech.cli.submit", description="submit jobs and follow them")
+    parser.add_argument("--project-dir", type=Path, default=None, help="directory holding Pulumi.yaml (default: search upwards from cwd)")
+    add_commands(parser.add_subparsers(dest="command", required=True), DEFAULT_STACK)
+    args = parser.parse_args(argv)
+    try:
+        project = find_project(args.project_dir)
+    except StackFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return run(args, project)

@@ -1,0 +1,192 @@
+"""The whole stack file, validated section by section against the catalog."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import SecretStr, Field, ValidationInfo, field_validator
+
+from .. import catalog as _catalog
+from .common import CATALOG_PROVIDERS, Labels, NAMESPACE, PROVIDERS, PROVIDER_TITLES, SECRET_KEYS, _Model, _dns_label, _only_for, _repeated
+from .pools import Pool
+from .providers import ExistingSettings, OvhSettings, ScalewaySettings, _ovh_plan
+from .storage import Bucket, Network, ObjectStorage
+from .platform import Platform
+from .teams import Team
+from ..policy.model import Settings
+from .policy import Policy
+
+
+class StackConfig(_Model):
+    """The whole stack, as read from ``stacks/Pulumi.<stack>.yaml``."""
+
+    provider: str
+    name: str = "infratech"
+    region: Optional[str] = Field(default=None, validate_default=True)
+    labels: Labels = Field(default_factory=dict)
+    ovh: OvhSettings = OvhSettings()
+    scaleway: ScalewaySettings = ScalewaySettings()
+    kubeconfig: Optional[SecretStr] = None
+    object_store_access_key_id: Optional[SecretStr] = None
+    object_store_secret_access_key: Optional[SecretStr] = None
+    existing: Optional[ExistingSettings] = Field(default=None, validate_default=True)
+    network: Network = Network()
+    pools: tuple[Pool, ...] = Field(min_length=1)
+    object_storage: ObjectStorage = ObjectStorage()
+    platform: Platform = Platform()
+    teams: tuple[Team, ...] = ()
+    budget_eur_per_month: Optional[int] = Field(default=None, ge=0, strict=True)
+    budget_enforced: bool = False
+    policy: Policy = Policy()
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        if v not in PROVIDERS:
+            known = " (it is in the price catalog, see `infratech cost compare`, but has no cluster component yet)"
+            raise ValueError(f"unknown provider{known if v in PROVIDER_TITLES else ''}; allowed: {', '.join(PROVIDERS)}")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _dns_label(v, "name", 30)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        provider = info.data.get("provider")
+        if provider is None:
+            return v
+        if provider == "existing":
+            return _dns_label(v, "region (a name for where the cluster runs)", 63) if v is not None else "onprem"
+        regions = _catalog.load().regions(provider)
+        if v is None:
+            allowed = ", ".join(sorted(r for r, facts in regions.items() if facts.kubernetes))
+            raise ValueError(f"is required for {PROVIDER_TITLES[provider]}; allowed: {allowed}")
+        if v not in regions or not regions[v].kubernetes:
+            allowed = ", ".join(sorted(r for r, facts in regions.items() if facts.kubernetes))
+            raise ValueError(f"not a region where {PROVIDER_TITLES[provider]} runs managed Kubernetes; allowed: {allowed}")
+        return v
+
+    @field_validator("ovh", "scaleway", "network", "object_storage")
+    @classmethod
+    def _provider_block(cls, v: Any, info: ValidationInfo) -> Any:
+        owners = {"ovh": ("ovh",), "scaleway": ("scaleway",)}.get(info.field_name, CATALOG_PROVIDERS)
+        _only_for(info.field_name, owners, info)
+        return v
+
+    @field_validator(*SECRET_KEYS)
+    @classmethod
+    def _secret(cls, v: Optional[SecretStr], info: ValidationInfo) -> Optional[SecretStr]:
+        if v is None:
+            return v
+        _only_for(info.field_name, ("existing",), info)
+        secret_keys = (info.context or {}).get("secret_keys")
+        if secret_keys is not None and info.field_name not in secret_keys:
+            raise ValueError(
+                f"is a credential and must be a Pulumi secret: pulumi config set --secret {NAMESPACE}:{info.field_name} ..."
+            )
+        return v
+
+    @field_validator("existing")
+    @classmethod
+    def _existing(cls, v: Optional[ExistingSettings], info: ValidationInfo) -> Optional[ExistingSettings]:
+        provider = info.data.get("provider")
+        if v is not None:
+            _only_for("existing", ("existing",), info)
+        if provider != "existing":
+            return v
+        if v is None:
+            raise ValueError("is required for provider existing: kubeconfig_path (or the secret kubeconfig) and what the cluster has")
+        # a secret that failed its own check is missing from info.data: reported already, not again
+        has_secret = info.data.get("kubeconfig") is not None
+        if "kubeconfig" in info.data and has_secret == (v.kubeconfig_path is not None):
+            raise ValueError(
+                "give the cluster's kubeconfig once: either existing.kubeconfig_path or the secret "
+                f"{NAMESPACE}:kubeconfig (pulumi config set --secret), not both and not neither"
+            )
+        keys = [k for k in ("object_store_access_key_id", "object_store_secret_access_key") if k in info.data and info.data[k] is None]
+        if v.object_store is not None and keys:
+            raise ValueError(f"object_store needs its credentials as the stack secrets {', '.join(NAMESPACE + ':' + k for k in keys)}")
+        return v
+
+    @field_validator("pools")
+    @classmethod
+    def _pools(cls, v: tuple[Pool, ...], info: ValidationInfo) -> tuple[Pool, ...]:
+        problems = []
+        plan = _ovh_plan(info.data.get("provider"), info.data.get("region"), info.data.get("ovh"))
+        gpu = [p.name for p in v if plan == "standard" and _catalog.load().offer("ovh", p.flavor or "") is not None
+               and _catalog.load().offer("ovh", p.flavor).is_gpu]
+        if gpu:
+            problems.append(f"GPU pool(s) {', '.join(gpu)} on an MKS Standard cluster, which has no GPU node pools "
+                            "(ovh/public-cloud-roadmap#1107: GPUs are in Gravelines 1-AZ); use plan 'free' in GRA11")
+        dupes = _repeated(p.name for p in v)
+        if dupes:
+            problems.append(f"pool names must be unique; repeated: {', '.join(dupes)}")
+        if not any(p.role == "system" for p in v):
+            problems.append("at least one pool needs role 'system': GPU pools are tainted, cluster services need somewhere to run")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
+    @field_validator("teams")
+    @classmethod
+    def _teams(cls, v: tuple[Team, ...]) -> tuple[Team, ...]:
+        dupes = _repeated(t.name for t in v)
+        if dupes:
+            raise ValueError(f"team names must be unique; repeated: {', '.join(dupes)}")
+        return v
+
+    # -- derived views (computed, never stored) ----------------------------------------------
+    def offer(self, pool: Pool) -> _catalog.Offer:
+        """What a node of ``pool`` is: the catalog offer, or for an existing cluster what the
+        stack says the nodes have (price unknown: the catalog does not sell it)."""
+        if self.provider == "existing":
+            return _catalog.Offer(
+                provider="existing",
+                flavor=pool.flavor or "existing",
+                gpu_model=pool.gpu_model,
+                gpu_count=pool.gpus_per_node or 0,
+                gpu_memory_gib=None,
+                vcpus=None,
+                ram_gib=None,
+                eur_per_hour=None,
+                regions=None,
+                source="stack configuration",
+                as_of=None,
+            )
+        offer = _catalog.load().offer(self.provider, pool.flavor)
+        assert offer is not None, "flavours are validated against the catalog"
+        return offer
+
+    def zone(self, pool: Pool) -> Optional[str]:
+        """The zone a pool's nodes run in: its own, else the stack's default (Scaleway), else none."""
+        if pool.availability_zone:
+            return pool.availability_zone
+        if self.provider == "scaleway":
+            return self.scaleway.zone or self.region_facts.zones[0]
+        return None
+
+    @property
+    def region_facts(self) -> _catalog.Region:
+        assert self.provider in CATALOG_PROVIDERS, "existing clusters have no catalog region"
+        region = _catalog.load().region(self.provider, self.region)
+        assert region is not None
+        return region
+
+    def policy_settings(self) -> Settings:
+        """The policy rules' settings for this stack (``policy:``, and ``budget_enforced``)."""
+        return self.policy.settings(budget_enforced=self.budget_enforced)
+
+    @property
+    def ovh_plan(self) -> Optional[str]:
+        """The MKS plan: the stack's, else the first the region sells (catalog ``mks_plans``)."""
+        return _ovh_plan(self.provider, self.region, self.ovh)
+
+    @property
+    def object_storage_region(self) -> str:
+        return self.object_storage.region or self.region_facts.object_storage_region
+
+    def bucket_name(self, bucket: Bucket) -> str:
+        return f"{self.name}-{bucket.name}"

@@ -1,0 +1,104 @@
+"""The GPU platform on Kubernetes, declared on top of any provider's :class:`ClusterHandle`.
+
+One ComponentResource per concern, each switched by ``platform.<name>`` in the stack config:
+``GpuStack`` (gpu_operator), ``Tenancy`` (tenancy; team namespaces always), ``Queues`` (kueue),
+``Training`` (trainer), ``Storage`` (storage), ``Monitoring`` (monitoring), ``Serving``
+(serving). All of them talk to the cluster through one Kubernetes provider built from the
+handle's kubeconfig. docs/platform.md says what each is for and how to switch it off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ...config import StackConfig
+from ..handle import ClusterHandle
+from .charts import PINS
+
+
+@dataclass(frozen=True)
+class PlatformHandle:
+    """What researchers' tools need from the platform: queues per team, storage classes, versions."""
+
+    queues: dict[str, dict[str, str]] = field(default_factory=dict)
+    storage_classes: tuple[str, ...] = ()
+    serving_namespace: Optional[str] = None
+    training_runtime: Optional[str] = None
+    charts: dict[str, str] = field(default_factory=dict)  # chart -> pinned version installed
+
+
+class Platform(pulumi.ComponentResource):
+    handle: PlatformHandle
+
+    def __init__(self, name: str, cfg: StackConfig, cluster: ClusterHandle, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("infratech:platform:Platform", name, None, opts)
+        from .gpu import GpuStack, operator_needed
+        from .observability import Monitoring
+        from .queues import Queues
+        from .serving import NAMESPACE as SERVING_NAMESPACE, Serving
+        from .storage import Storage
+        from .tenancy import Tenancy
+        from .training import RUNTIME, Training
+
+        provider = k8s.Provider(
+            f"{name}-cluster",
+            kubeconfig=cluster.kubeconfig,
+            context=cluster.kube_context,
+            enable_server_side_apply=True,
+            # nothing is applied before the system pool is ready: a release's 15-minute wait would
+            # otherwise race the creation of the first nodes
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(cluster.ready)),
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        p = cfg.platform
+        charts: dict[str, str] = {}
+
+        def installed(*keys: str) -> None:
+            charts.update({k: PINS[k].version for k in keys})
+
+        # charts that bring ServiceMonitors install after the chart that brings their CRD
+        monitors: list[pulumi.Resource] = []
+        if p.monitoring:
+            monitors.append(Monitoring("monitoring", cfg, cluster, provider, child).release)
+            installed("kube-prometheus-stack")
+        if operator_needed(cfg, cluster):
+            GpuStack("gpu", cfg, cluster, provider, monitors, child)
+            installed("gpu-operator")
+        tenancy = Tenancy("tenancy", cfg, cluster, provider, child)
+        if p.tenancy:
+            from .admission import Admission
+
+            Admission("admission", cfg, provider, child)
+        queues = {}
+        if p.kueue:
+            queues = Queues("queues", cfg, cluster, provider, tenancy.namespaces, monitors, child).queues
+            installed("kueue")
+        if p.trainer:
+            Training("training", cfg, provider, child)
+            installed("jobset", "kubeflow-trainer")
+        classes: list[str] = []
+        if p.storage:
+            storage = Storage("storage", cfg, cluster, provider, child)
+            classes = storage.classes
+            if cluster.object_store is not None:
+                installed("csi-s3")
+        if p.serving:
+            Serving("serving", cfg, provider, monitors, child)
+            installed("keda", "cert-manager")
+
+        self.handle = PlatformHandle(
+            queues=queues,
+            storage_classes=tuple(classes),
+            serving_namespace=SERVING_NAMESPACE if p.serving else None,
+            training_runtime=RUNTIME if p.trainer else None,
+            charts=dict(sorted(charts.items())),
+        )
+        self.register_outputs({"charts": self.handle.charts})
+
+
+def install(cfg: StackConfig, cluster: ClusterHandle) -> PlatformHandle:
+    return Platform(f"{cfg.name}-platform", cfg, cluster).handle

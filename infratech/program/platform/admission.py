@@ -1,0 +1,37 @@
+"""Admission policies in the team namespaces (and the serving namespace), from ``policies/kubernetes``.
+
+Jobs name their Kueue queue; GPUs are requested whole and with the GPU toleration; images come from
+the allowed registries, pinned; no privileged pods, host namespaces or hostPath outside the system
+namespaces; every workload carries a data-classification label. docs/sovereignty.md says why.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ...config import StackConfig
+from ...policy.admission import documents
+from .base import MANAGED_BY, child_opts
+
+
+class Admission(pulumi.ComponentResource):
+    def __init__(self, name: str, cfg: StackConfig, provider, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("infratech:platform:Admission", name, None, opts)
+        policies: dict[str, pulumi.Resource] = {}
+        for doc in documents(cfg.policy.allowed_registries):
+            meta = {**doc["metadata"], "labels": {**MANAGED_BY, **doc["metadata"].get("labels", {})}}
+            if doc["kind"] == "ValidatingAdmissionPolicy":
+                policies[meta["name"]] = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                    f"vap-{meta['name']}", metadata=meta, spec=doc["spec"], opts=child_opts(self, provider)
+                )
+            else:
+                k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                    f"vapb-{meta['name']}",
+                    metadata=meta,
+                    spec=doc["spec"],
+                    opts=child_opts(self, provider, depends_on=[policies[doc["spec"]["policyName"]]]),
+                )
+        self.register_outputs({"policies": sorted(policies)})

@@ -1,0 +1,149 @@
+"""Queues: Kueue with one ResourceFlavor per GPU model, one ClusterQueue per team in a shared
+cohort, and a LocalQueue in each team namespace.
+
+Quotas are GPU quotas, as the stack states them; CPU and memory are left to the namespaces'
+ResourceQuota and LimitRange (Kueue is told to ignore them), so a job is admitted when its GPUs
+fit. Teams lend unused quota to the cohort and borrow within their limits; fair sharing decides
+who gives back first. ``waitForPodsReady`` admits a multi-node job all at once or not at all.
+Jobs in team namespaces are managed by Kueue even without a queue label.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from ...config import GPU_TAINT_KEY, StackConfig, Team
+from ..handle import ClusterHandle
+from ..providers.common import LABEL_GPU_MODEL
+from .base import Namespace, child_opts, meta
+from .charts import PINS, release
+from .tenancy import TEAM_LABEL
+
+API = "kueue.x-k8s.io/v1beta2"
+COHORT = "infratech"
+GPU = "nvidia.com/gpu"
+FRAMEWORKS = ("batch/job", "jobset.x-k8s.io/jobset", "trainer.kubeflow.org/trainjob")
+
+
+def manager_config(cfg: StackConfig) -> dict[str, Any]:
+    """Kueue's Configuration (config.kueue.x-k8s.io/v1beta2): the chart's defaults, plus gang
+    admission, fair sharing, the integrations we use and the namespaces Kueue manages."""
+    return {
+        "apiVersion": "config.kueue.x-k8s.io/v1beta2",
+        "kind": "Configuration",
+        "health": {"healthProbeBindAddress": ":8081"},
+        # per-queue quota and usage metrics: the queue dashboard and the pending alert read them
+        "metrics": {"bindAddress": ":8443", "enableClusterQueueResources": True},
+        "webhook": {"port": 9443},
+        "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
+        "controller": {
+            "groupKindConcurrency": {
+                "Job.batch": 5,
+                "Pod": 5,
+                "Workload.kueue.x-k8s.io": 10,
+                "LocalQueue.kueue.x-k8s.io": 5,
+                "ClusterQueue.kueue.x-k8s.io": 5,
+                "ResourceFlavor.kueue.x-k8s.io": 1,
+            }
+        },
+        "clientConnection": {"qps": 300, "burst": 500},
+        "waitForPodsReady": {
+            "timeout": "10m",
+            "recoveryTimeout": "3m",
+            "blockAdmission": True,
+            "requeuingStrategy": {"timestamp": "Eviction", "backoffBaseSeconds": 60, "backoffMaxSeconds": 3600},
+        },
+        "manageJobsWithoutQueueName": True,
+        "managedJobsNamespaceSelector": {"matchExpressions": [{"key": TEAM_LABEL, "operator": "Exists"}]},
+        "integrations": {"frameworks": list(FRAMEWORKS)},
+        "fairSharing": {"preemptionStrategies": ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]},
+        "resources": {"excludeResourcePrefixes": ["cpu", "memory", "ephemeral-storage", "hugepages-"]},
+    }
+
+
+def kueue_values(cfg: StackConfig) -> dict[str, Any]:
+    return {
+        "enablePrometheus": cfg.platform.monitoring,
+        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(cfg), sort_keys=False)},
+    }
+
+
+def flavor_spec(model: str) -> dict[str, Any]:
+    return {
+        "nodeLabels": {LABEL_GPU_MODEL: model},
+        # injected into admitted pods, so they may land on the tainted GPU nodes of this flavour
+        "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+    }
+
+
+def cluster_queue_spec(team: Team, models: list[str]) -> dict[str, Any]:
+    flavors = []
+    for model in models:
+        quota: dict[str, Any] = {"name": GPU, "nominalQuota": team.gpu_quota.get(model, 0)}
+        if model in team.gpu_borrowing_limit:
+            quota["borrowingLimit"] = team.gpu_borrowing_limit[model]
+        flavors.append({"name": model, "resources": [quota]})
+    return {
+        "cohortName": COHORT,
+        "namespaceSelector": {"matchLabels": {TEAM_LABEL: team.name}},  # only the team's own LocalQueue
+        "queueingStrategy": "BestEffortFIFO",
+        "fairSharing": {"weight": team.fair_share_weight},
+        "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"},
+        "resourceGroups": [{"coveredResources": [GPU], "flavors": flavors}],
+    }
+
+
+class Queues(pulumi.ComponentResource):
+    """Kueue and the teams' queues. ``queues``: team -> (namespace, LocalQueue, ClusterQueue)."""
+
+    queues: dict[str, dict[str, str]]
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        cluster: ClusterHandle,
+        provider,
+        team_namespaces: dict[str, Namespace],
+        after=(),
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("infratech:platform:Queues", name, None, opts)
+        pin = PINS["kueue"]
+        ns = Namespace(pin.namespace, provider, self, labels={"infratech.io/component": "queues"})
+        kueue = release(pin, kueue_values(cfg), child_opts(self, provider, depends_on=[ns.resource, *after]))
+        after = child_opts(self, provider, depends_on=[kueue])  # the CRDs come with the chart
+
+        models = sorted({p.gpu_model for p in cluster.pools if p.gpu_model})
+        flavors = [
+            k8s.apiextensions.CustomResource(
+                f"flavor-{model}", api_version=API, kind="ResourceFlavor", metadata=meta(model), spec=flavor_spec(model), opts=after
+            )
+            for model in models
+        ]
+        cohort = k8s.apiextensions.CustomResource("cohort", api_version=API, kind="Cohort", metadata=meta(COHORT), spec={}, opts=after)
+        self.queues = {}
+        for team in cfg.teams:
+            cq = k8s.apiextensions.CustomResource(
+                f"cq-{team.name}",
+                api_version=API,
+                kind="ClusterQueue",
+                metadata=meta(team.name),
+                spec=cluster_queue_spec(team, models),
+                opts=child_opts(self, provider, depends_on=[kueue, cohort, *flavors]),
+            )
+            team_ns = team_namespaces[team.name]
+            k8s.apiextensions.CustomResource(
+                f"lq-{team.name}",
+                api_version=API,
+                kind="LocalQueue",
+                metadata=meta(team.name, team_ns.name),
+                spec={"clusterQueue": team.name},
+                opts=child_opts(self, provider, depends_on=[cq, team_ns.resource]),
+            )
+            self.queues[team.name] = {"namespace": team_ns.name, "local_queue": team.name, "cluster_queue": team.name}
+        self.register_outputs({"queues": self.queues})

@@ -1,0 +1,140 @@
+"""The serving base: the ``serving`` namespace, KEDA to scale vLLM on its queue length, and an
+HTTPS entry point for the serving gateway with a certificate from cert-manager.
+
+The certificate comes from an ACME CA when the stack names one, otherwise from the cluster's own
+CA (a self-signed root kept in cert-manager's namespace): no certificate authority outside the
+stack's control is involved unless asked for. The Ingress routes ``serving_host`` to the
+gateway Service the llm-serve chart creates; with no ``serving_host`` nothing is exposed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ...config import StackConfig
+from ...policy.admission import WORKLOADS_LABEL
+from .base import Namespace, child_opts, meta
+from .charts import PINS, release
+
+NAMESPACE = "serving"
+GATEWAY_SERVICE = "llm-gateway"
+GATEWAY_PORT = 8000
+CA_ISSUER = "infratech-ca"
+ACME_ISSUER = "infratech-acme"
+CERT_API = "cert-manager.io/v1"
+
+
+def keda_values(cfg: StackConfig) -> dict[str, Any]:
+    monitor = {"enabled": cfg.platform.monitoring}
+    return {"prometheus": {"metricServer": {"enabled": cfg.platform.monitoring, "serviceMonitor": monitor}}}
+
+
+def cert_manager_values(cfg: StackConfig) -> dict[str, Any]:
+    return {"crds": {"enabled": True, "keep": True}}
+
+
+class Serving(pulumi.ComponentResource):
+    def __init__(self, name: str, cfg: StackConfig, provider, after=(), opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("infratech:platform:Serving", name, None, opts)
+        ns = Namespace(NAMESPACE, provider, self, labels={"infratech.io/component": "serving", WORKLOADS_LABEL: "true"})
+        keda_pin, cm_pin = PINS["keda"], PINS["cert-manager"]
+        keda_ns = Namespace(keda_pin.namespace, provider, self, labels={"infratech.io/component": "serving"})
+        release(keda_pin, keda_values(cfg), child_opts(self, provider, depends_on=[keda_ns.resource, *after]))
+        cm_ns = Namespace(cm_pin.namespace, provider, self, labels={"infratech.io/component": "serving"})
+        cert_manager = release(cm_pin, cert_manager_values(cfg), child_opts(self, provider, depends_on=[cm_ns.resource]))
+        after = child_opts(self, provider, depends_on=[cert_manager])
+
+        # the cluster's own CA: a self-signed root, and an issuer signing with it
+        root = k8s.apiextensions.CustomResource(
+            "selfsigned-root", api_version=CERT_API, kind="ClusterIssuer", metadata=meta("infratech-selfsigned"), spec={"selfSigned": {}}, opts=after
+        )
+        ca = k8s.apiextensions.CustomResource(
+            "ca-certificate",
+            api_version=CERT_API,
+            kind="Certificate",
+            metadata=meta("infratech-ca", cm_ns.name),
+            spec={
+                "isCA": True,
+                "commonName": f"{cfg.name} platform CA",
+                "secretName": "infratech-ca",
+                "duration": "87600h",
+                "privateKey": {"algorithm": "ECDSA", "size": 256},
+                "issuerRef": {"name": "infratech-selfsigned", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+            },
+            opts=child_opts(self, provider, depends_on=[cert_manager, root]),
+        )
+        k8s.apiextensions.CustomResource(
+            "ca-issuer",
+            api_version=CERT_API,
+            kind="ClusterIssuer",
+            metadata=meta(CA_ISSUER),
+            spec={"ca": {"secretName": "infratech-ca"}},
+            opts=child_opts(self, provider, depends_on=[cert_manager, ca]),
+        )
+        issuer = CA_ISSUER
+        if cfg.platform.acme is not None:
+            solver: dict[str, Any] = {"http01": {"ingress": {}}}
+            if cfg.platform.ingress_class:
+                solver["http01"]["ingress"]["ingressClassName"] = cfg.platform.ingress_class
+            k8s.apiextensions.CustomResource(
+                "acme-issuer",
+                api_version=CERT_API,
+                kind="ClusterIssuer",
+                metadata=meta(ACME_ISSUER),
+                spec={
+                    "acme": {
+                        "email": cfg.platform.acme.email,
+                        "server": cfg.platform.acme.server,
+                        "privateKeySecretRef": {"name": "infratech-acme-account"},
+                        "solvers": [solver],
+                    }
+                },
+                opts=after,
+            )
+            issuer = ACME_ISSUER
+        host = cfg.platform.serving_host
+        if host is not None:
+            k8s.apiextensions.CustomResource(
+                "gateway-certificate",
+                api_version=CERT_API,
+                kind="Certificate",
+                metadata=meta("llm-gateway-tls", ns.name),
+                spec={
+                    "secretName": "llm-gateway-tls",
+                    "dnsNames": [host],
+                    "issuerRef": {"name": issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+                },
+                opts=child_opts(self, provider, depends_on=[cert_manager, ns.resource]),
+            )
+            k8s.networking.v1.Ingress(
+                "gateway",
+                metadata=meta(GATEWAY_SERVICE, ns.name),
+                spec=k8s.networking.v1.IngressSpecArgs(
+                    ingress_class_name=cfg.platform.ingress_class,
+                    tls=[k8s.networking.v1.IngressTLSArgs(hosts=[host], secret_name="llm-gateway-tls")],
+                    rules=[
+                        k8s.networking.v1.IngressRuleArgs(
+                            host=host,
+                            http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                                paths=[
+                                    k8s.networking.v1.HTTPIngressPathArgs(
+                                        path="/v1",
+                                        path_type="Prefix",
+                                        backend=k8s.networking.v1.IngressBackendArgs(
+                                            service=k8s.networking.v1.IngressServiceBackendArgs(
+                                                name=GATEWAY_SERVICE,
+                                                port=k8s.networking.v1.ServiceBackendPortArgs(number=GATEWAY_PORT),
+                                            )
+                                        ),
+                                    )
+                                ]
+                            ),
+                        )
+                    ],
+                ),
+                opts=child_opts(self, provider, depends_on=[ns.resource]),
+            )
+        self.register_outputs({"namespace": NAMESPACE, "issuer": issuer})

@@ -1,0 +1,240 @@
+"""Teams: a namespace each, with guardrails.
+
+Per team: a namespace enforcing Pod Security ``restricted``; a ResourceQuota (GPUs no more than the
+team can ever be admitted, no LoadBalancer or NodePort services: nothing opens an endpoint from a
+team namespace); a LimitRange giving containers defaults; RBAC letting the team's groups run jobs
+and read logs there and nowhere else; NetworkPolicies that deny everything but DNS, the object
+store, traffic inside the namespace (rendezvous and NCCL between a job's pods) and Prometheus
+scraping; the object-store credentials as a Secret jobs mount; a service account for jobs.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+from urllib.parse import urlparse
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ...config import StackConfig, Team
+from ..handle import ClusterHandle
+from ...policy.admission import WORKLOADS_LABEL
+from .base import Namespace, child_opts, meta
+
+TEAM_LABEL = "infratech.io/team"
+MONITORING_NAMESPACE = "monitoring"
+JOB_SERVICE_ACCOUNT = "jobs"
+OBJECT_STORE_SECRET = "object-store"
+PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+
+# what a team member may do in the team's namespace
+MEMBER_RULES = [
+    (["batch"], ["jobs"], ["get", "list", "watch", "create", "update", "patch", "delete"]),
+    (["jobset.x-k8s.io"], ["jobsets"], ["get", "list", "watch", "create", "update", "patch", "delete"]),
+    (["trainer.kubeflow.org"], ["trainjobs"], ["get", "list", "watch", "create", "update", "patch", "delete"]),
+    (["kueue.x-k8s.io"], ["workloads", "localqueues"], ["get", "list", "watch"]),
+    ([""], ["pods"], ["get", "list", "watch", "delete"]),
+    ([""], ["pods/log"], ["get"]),
+    ([""], ["events", "services"], ["get", "list", "watch"]),
+    ([""], ["configmaps", "persistentvolumeclaims"], ["get", "list", "watch", "create", "update", "patch", "delete"]),
+]
+# cluster-wide objects researchers read: the runtimes they pick and the queues they wait in
+READER_RULES = [
+    (["trainer.kubeflow.org"], ["clustertrainingruntimes"], ["get", "list", "watch"]),
+    (["kueue.x-k8s.io"], ["clusterqueues", "resourceflavors", "cohorts"], ["get", "list", "watch"]),
+]
+
+
+def team_groups(team: Team) -> list[str]:
+    """The identity-provider groups bound to a team; by default ``infratech:<team>``."""
+    return list(team.groups) or [f"infratech:{team.name}"]
+
+
+def gpu_ceiling(cfg: StackConfig, cluster: ClusterHandle, team: Team) -> int:
+    """The most GPUs a team's pods may request at once: its quota plus what it may borrow, and
+    never more than the cluster has at its maximum size."""
+    total = sum(p.max_nodes * p.gpus_per_node for p in cluster.pools)
+    models = {p.gpu_model for p in cluster.pools if p.gpu_model}
+    if all(m in team.gpu_borrowing_limit for m in models):
+        return min(total, sum(team.gpu_quota.values()) + sum(team.gpu_borrowing_limit.values()))
+    return total
+
+
+def _rules(rules) -> list[k8s.rbac.v1.PolicyRuleArgs]:
+    return [k8s.rbac.v1.PolicyRuleArgs(api_groups=g, resources=r, verbs=v) for g, r, v in rules]
+
+
+def _store_port(endpoint: str) -> int:
+    return urlparse(endpoint).port or 443
+
+
+class Tenancy(pulumi.ComponentResource):
+    """Team namespaces; with ``platform.tenancy`` their quotas, RBAC and network policies."""
+
+    namespaces: dict[str, Namespace]
+
+    def __init__(self, name: str, cfg: StackConfig, cluster: ClusterHandle, provider, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("infratech:platform:Tenancy", name, None, opts)
+        self._cfg, self._cluster, self._provider = cfg, cluster, provider
+        guard = cfg.platform.tenancy
+        self.namespaces = {}
+        for team in cfg.teams:
+            ns = Namespace(
+                team.namespace,
+                provider,
+                self,
+                pod_security="restricted" if guard else "baseline",
+                labels={TEAM_LABEL: team.name, WORKLOADS_LABEL: "true"},
+            )
+            self.namespaces[team.name] = ns
+            self._service_account(team, ns)
+            self._object_store_secret(team, ns)
+            if guard:
+                self._quota(team, ns)
+                self._rbac(team, ns)
+                self._network_policies(team, ns)
+        if guard and cfg.teams:
+            subjects = [k8s.rbac.v1.SubjectArgs(kind="Group", name=g, api_group="rbac.authorization.k8s.io") for t in cfg.teams for g in team_groups(t)]
+            role = k8s.rbac.v1.ClusterRole(
+                "researchers-read", metadata=meta("infratech-researchers"), rules=_rules(READER_RULES), opts=child_opts(self, provider)
+            )
+            k8s.rbac.v1.ClusterRoleBinding(
+                "researchers-read",
+                metadata=meta("infratech-researchers"),
+                role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="infratech-researchers"),
+                subjects=subjects,
+                opts=child_opts(self, provider, depends_on=[role]),
+            )
+        self.register_outputs({"namespaces": list(self.namespaces)})
+
+    def _opts(self, ns: Namespace) -> pulumi.ResourceOptions:
+        return child_opts(self, self._provider, depends_on=[ns.resource])
+
+    def _service_account(self, team: Team, ns: Namespace) -> None:
+        k8s.core.v1.ServiceAccount(
+            f"{team.name}-jobs",
+            metadata=meta(JOB_SERVICE_ACCOUNT, ns.name),
+            automount_service_account_token=False,  # jobs do not talk to the Kubernetes API
+            opts=self._opts(ns),
+        )
+
+    def _object_store_secret(self, team: Team, ns: Namespace) -> None:
+        store = self._cluster.object_store
+        if store is None:
+            return
+        data = {
+            "AWS_ACCESS_KEY_ID": store.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": store.secret_access_key,
+            "AWS_ENDPOINT_URL": pulumi.Output.from_input(store.endpoint),
+            "AWS_REGION": pulumi.Output.from_input(store.region),
+        }
+        for purpose, bucket in sorted(store.buckets.items()):
+            data[f"S3_BUCKET_{purpose.upper().replace('-', '_')}"] = pulumi.Output.from_input(bucket)
+        k8s.core.v1.Secret(
+            f"{team.name}-object-store",
+            metadata=meta(OBJECT_STORE_SECRET, ns.name),
+            type="Opaque",
+            string_data=data,
+            opts=self._opts(ns),
+        )
+
+    def _quota(self, team: Team, ns: Namespace) -> None:
+        hard = {
+            "requests.nvidia.com/gpu": str(gpu_ceiling(self._cfg, self._cluster, team)),
+            "services.loadbalancers": "0",
+            "services.nodeports": "0",
+        }
+        if team.cpu_quota is not None:
+            hard["requests.cpu"] = str(team.cpu_quota)
+        if team.memory_quota_gib is not None:
+            hard["requests.memory"] = f"{team.memory_quota_gib}Gi"
+        k8s.core.v1.ResourceQuota(
+            f"{team.name}-quota", metadata=meta("team", ns.name), spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=hard), opts=self._opts(ns)
+        )
+        k8s.core.v1.LimitRange(
+            f"{team.name}-limits",
+            metadata=meta("defaults", ns.name),
+            spec=k8s.core.v1.LimitRangeSpecArgs(
+                limits=[
+                    k8s.core.v1.LimitRangeItemArgs(
+                        type="Container",
+                        default_request={"cpu": "500m", "memory": "1Gi"},
+                        default={"memory": "4Gi"},
+                    )
+                ]
+            ),
+            opts=self._opts(ns),
+        )
+
+    def _rbac(self, team: Team, ns: Namespace) -> None:
+        role = k8s.rbac.v1.Role(f"{team.name}-member", metadata=meta("team-member", ns.name), rules=_rules(MEMBER_RULES), opts=self._opts(ns))
+        k8s.rbac.v1.RoleBinding(
+            f"{team.name}-member",
+            metadata=meta("team-member", ns.name),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name="team-member"),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="Group", name=g, api_group="rbac.authorization.k8s.io") for g in team_groups(team)],
+            opts=child_opts(self, self._provider, depends_on=[ns.resource, role]),
+        )
+
+    def _network_policies(self, team: Team, ns: Namespace) -> None:
+        def policy(suffix: str, spec: k8s.networking.v1.NetworkPolicySpecArgs) -> None:
+            k8s.networking.v1.NetworkPolicy(f"{team.name}-{suffix}", metadata=meta(suffix, ns.name), spec=spec, opts=self._opts(ns))
+
+        everything = k8s.meta.v1.LabelSelectorArgs()
+        by_name = lambda name: k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": name})  # noqa: E731
+        policy("default-deny", k8s.networking.v1.NetworkPolicySpecArgs(pod_selector=everything, policy_types=["Ingress", "Egress"]))
+        policy(
+            "allow-dns",
+            k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=everything,
+                policy_types=["Egress"],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=by_name("kube-system"))],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol=p, port=53) for p in ("UDP", "TCP")],
+                    )
+                ],
+            ),
+        )
+        same_namespace = [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=everything)]
+        policy(
+            "allow-within-namespace",  # a job's pods: rendezvous, NCCL, evaluation against a local server
+            k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=everything,
+                policy_types=["Ingress", "Egress"],
+                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=same_namespace)],
+                egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=same_namespace)],
+            ),
+        )
+        store = self._cluster.object_store
+        if store is not None:
+            # a managed provider's S3 endpoint is public: HTTPS out, but not into private ranges;
+            # an existing cluster's store may sit on a private address
+            private_ok = self._cluster.provider == "existing"
+            block = k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0", except_=None if private_ok else PRIVATE_RANGES)
+            policy(
+                "allow-object-store",
+                k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=everything,
+                    policy_types=["Egress"],
+                    egress=[
+                        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                            to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=block)],
+                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=_store_port(store.endpoint))],
+                        )
+                    ],
+                ),
+            )
+        if self._cfg.platform.monitoring:
+            policy(
+                "allow-prometheus",
+                k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=everything,
+                    policy_types=["Ingress"],
+                    ingress=[
+                        k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                            from_=[k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=by_name(MONITORING_NAMESPACE))]
+                        )
+                    ],
+                ),
+            )

@@ -1,7 +1,0 @@
-"""``python -m infratech.submit submit train JOB.yaml --dry-run`` (and ``jobs …``)."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())
