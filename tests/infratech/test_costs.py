@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from infratech import catalog, cli, config, costs, policy
+from infratech.costs import compare
 from infratech.cli.plan import record, report
 from infratech.cli.plan.runtime import Recording
 
@@ -245,7 +246,7 @@ def _flavors(matches):
 
 
 def test_compare_ranks_by_total_and_puts_unknown_prices_last(small):
-    matches = costs.compare(costs.Need(gpu_model="H100", gpus_per_node=8, nodes=2, hours=10), small)
+    matches = compare.compare(compare.Need(gpu_model="H100", gpus_per_node=8, nodes=2, hours=10), small)
     # pcie8: 16 x 2 x 10 = 320; sxm8: 20 x 2 x 10 = 400; pcie16: unknown, last; h1 has 1 GPU per node
     assert _flavors(matches) == ["pcie8", "sxm8", "pcie16"]
     assert [m.total_eur for m in matches] == [pytest.approx(320.0), pytest.approx(400.0), None]
@@ -256,50 +257,50 @@ def test_compare_ranks_by_total_and_puts_unknown_prices_last(small):
 
 def test_an_offer_qualifies_with_at_least_the_gpus_per_node(small):
     # 1 GPU per node: every H100 offer; cheapest total first: h1 2, pcie8 16, sxm8 20, then pcie16
-    assert _flavors(costs.compare(costs.Need(gpu_model="h100"), small)) == ["h1", "pcie8", "sxm8", "pcie16"]
-    assert _flavors(costs.compare(costs.Need(gpu_model="H100", gpus_per_node=9), small)) == ["pcie16"]
+    assert _flavors(compare.compare(compare.Need(gpu_model="h100"), small)) == ["h1", "pcie8", "sxm8", "pcie16"]
+    assert _flavors(compare.compare(compare.Need(gpu_model="H100", gpus_per_node=9), small)) == ["pcie16"]
 
 
 def test_gpu_model_matches_whole_words(small):
-    assert _flavors(costs.compare(costs.Need(gpu_model="L4"), small)) == ["l4"], "L4 is not L40S"
-    assert _flavors(costs.compare(costs.Need(gpu_model="nvidia l40s"), small)) == ["l40s"]
-    assert _flavors(costs.compare(costs.Need(gpu_model="SXM"), small)) == ["sxm8"]
-    assert _flavors(costs.compare(costs.Need(gpu_model="h100-pcie", gpus_per_node=8), small)) == ["pcie8", "pcie16"]
-    assert costs.model_matches("H100", "h100-80gb") and costs.model_matches("H100", "h100")
-    assert not costs.model_matches("H10", "h100-80gb") and not costs.model_matches("L4", "l40s")
+    assert _flavors(compare.compare(compare.Need(gpu_model="L4"), small)) == ["l4"], "L4 is not L40S"
+    assert _flavors(compare.compare(compare.Need(gpu_model="nvidia l40s"), small)) == ["l40s"]
+    assert _flavors(compare.compare(compare.Need(gpu_model="SXM"), small)) == ["sxm8"]
+    assert _flavors(compare.compare(compare.Need(gpu_model="h100-pcie", gpus_per_node=8), small)) == ["pcie8", "pcie16"]
+    assert compare.model_matches("H100", "h100-80gb") and compare.model_matches("H100", "h100")
+    assert not compare.model_matches("H10", "h100-80gb") and not compare.model_matches("L4", "l40s")
 
 
 def test_compare_filters_by_memory_provider_and_region(small):
     # >= 48 GiB: l40s (1), h1 (2), then 8-GPU nodes
-    assert _flavors(costs.compare(costs.Need(min_gpu_memory_gib=48), small)) == ["l40s", "h1", "pcie8", "sxm8", "pcie16"]
-    assert _flavors(costs.compare(costs.Need(gpu_model="H100", provider="alpha"), small)) == ["h1", "sxm8"]
+    assert _flavors(compare.compare(compare.Need(min_gpu_memory_gib=48), small)) == ["l40s", "h1", "pcie8", "sxm8", "pcie16"]
+    assert _flavors(compare.compare(compare.Need(gpu_model="H100", provider="alpha"), small)) == ["h1", "sxm8"]
     # a zone gives what is sold in it; a region what is sold in it or its zones; regions: null is sold everywhere
-    assert _flavors(costs.compare(costs.Need(gpu_model="H100", region="b-2"), small)) == ["pcie8"]
-    assert _flavors(costs.compare(costs.Need(gpu_model="H100", region="b"), small)) == ["pcie8", "pcie16"]
-    assert _flavors(costs.compare(costs.Need(gpu_model="L4", region="R1"), small)) == ["l4"]
+    assert _flavors(compare.compare(compare.Need(gpu_model="H100", region="b-2"), small)) == ["pcie8"]
+    assert _flavors(compare.compare(compare.Need(gpu_model="H100", region="b"), small)) == ["pcie8", "pcie16"]
+    assert _flavors(compare.compare(compare.Need(gpu_model="L4", region="R1"), small)) == ["l4"]
 
 
 @pytest.mark.parametrize(
     "need, field, words",
     [
-        (costs.Need(), "gpu_model", "minimum GPU memory"),
-        (costs.Need(gpu_model="X999"), "gpu_model", "allowed: h100-80gb, h100-pcie, h100-sxm, l4, l40s"),
-        (costs.Need(gpu_model="H100", nodes=0), "nodes", ">= 1"),
-        (costs.Need(gpu_model="H100", gpus_per_node=-1), "gpus_per_node", ">= 1"),
-        (costs.Need(gpu_model="H100", hours=0), "hours", "above 0"),
-        (costs.Need(min_gpu_memory_gib=-4), "min_gpu_memory_gib", "above 0"),
-        (costs.Need(gpu_model="H100", provider="gamma"), "provider", "allowed: alpha, beta"),
-        (costs.Need(gpu_model="H100", region="R9"), "region", "allowed: R1, b, b-1, b-2"),
+        (compare.Need(), "gpu_model", "minimum GPU memory"),
+        (compare.Need(gpu_model="X999"), "gpu_model", "allowed: h100-80gb, h100-pcie, h100-sxm, l4, l40s"),
+        (compare.Need(gpu_model="H100", nodes=0), "nodes", ">= 1"),
+        (compare.Need(gpu_model="H100", gpus_per_node=-1), "gpus_per_node", ">= 1"),
+        (compare.Need(gpu_model="H100", hours=0), "hours", "above 0"),
+        (compare.Need(min_gpu_memory_gib=-4), "min_gpu_memory_gib", "above 0"),
+        (compare.Need(gpu_model="H100", provider="gamma"), "provider", "allowed: alpha, beta"),
+        (compare.Need(gpu_model="H100", region="R9"), "region", "allowed: R1, b, b-1, b-2"),
     ],
 )
 def test_a_need_that_cannot_be_met_as_asked_names_its_field(small, need, field, words):
-    with pytest.raises(costs.NeedError) as err:
-        costs.compare(need, small)
+    with pytest.raises(compare.NeedError) as err:
+        compare.compare(need, small)
     assert err.value.field == field and words in str(err.value)
 
 
 def test_compare_on_the_real_catalog_ranks_the_h100_sxm_node():
-    [match] = costs.compare(costs.Need(gpu_model="H100", gpus_per_node=8, nodes=2, hours=720))
+    [match] = compare.compare(compare.Need(gpu_model="H100", gpus_per_node=8, nodes=2, hours=720))
     # 25.3308 EUR/h x 2 nodes x 720 h = 36476.352
     assert (match.offer.provider, match.offer.flavor) == ("scaleway", "H100-SXM-8-80G")
     assert match.total_eur == pytest.approx(36476.352)

@@ -7,6 +7,7 @@ import sys
 
 from ... import catalog as _catalog
 from ... import costs as _costs
+from ...costs import compare as _compare
 from .. import tables
 from ..errors import BadFlag
 
@@ -34,7 +35,7 @@ def add(sub) -> None:
     cmp_.set_defaults(run=run, project_free=True)
 
 
-# the fields of costs.Need, as the flags that set them
+# the fields of compare.Need, as the flags that set them
 _NEED_FLAGS = {
     "gpu_model": "--gpu-model",
     "min_gpu_memory_gib": "--min-gpu-memory",
@@ -47,10 +48,10 @@ _NEED_FLAGS = {
 SECNUMCLOUD_WORDS = {"qualified": "qualified", "not_qualified": "not qualified", "unverified": "unverified"}
 
 
-def _need(args) -> _costs.Need:
+def _need(args) -> _compare.Need:
     if args.gpu_model is None and args.min_gpu_memory is None:
         raise BadFlag("give --gpu-model MODEL or --min-gpu-memory GIB (or both): the need names the GPUs")
-    return _costs.Need(
+    return _compare.Need(
         gpu_model=args.gpu_model,
         min_gpu_memory_gib=args.min_gpu_memory,
         gpus_per_node=args.gpus_per_node,
@@ -61,7 +62,7 @@ def _need(args) -> _costs.Need:
     )
 
 
-def _describe(need: _costs.Need) -> str:
+def _describe(need: _compare.Need) -> str:
     parts = []
     if need.gpu_model is not None:
         parts.append(f"GPU model {need.gpu_model}")
@@ -80,8 +81,8 @@ def _describe(need: _costs.Need) -> str:
 def run(args, project=None) -> int:
     need = _need(args)
     try:
-        matches = _costs.compare(need)
-    except _costs.NeedError as exc:
+        matches = _compare.compare(need)
+    except _compare.NeedError as exc:
         raise BadFlag(f"{_NEED_FLAGS[exc.field]} {exc}") from None
     if args.priced_only:
         matches = [m for m in matches if m.total_eur is not None]
@@ -129,7 +130,7 @@ def run(args, project=None) -> int:
     return 0
 
 
-def _compare_json(need: _costs.Need, matches: list[_costs.Match]) -> dict:
+def _compare_json(need: _compare.Need, matches: list[_compare.Match]) -> dict:
     offers = []
     rank = 0
     for m in matches:

@@ -1,4 +1,4 @@
-"""What a stack costs in EUR, known before anything is created, and which offer meets a need cheapest.
+"""What a stack costs in EUR, known before anything is created (comparing offers: ``compare``).
 
 Pure functions over a validated :class:`~infratech.config.StackConfig` and the catalog: no Pulumi.
 The figures are list prices (public, on demand, excl. VAT, per node) times node counts, per hour
@@ -8,19 +8,17 @@ and max node counts because an autoscaled stack costs anything between the first
 A price the catalog does not know stays unknown: it is never counted as zero and never estimated.
 A total that leaves out an unknown price is the known part only, a lower bound, and says so
 (``complete: false`` and the names of what is unknown). The budget is compared with the max-node
-monthly total, the most the stack can cost.
+monthly total, the most the stack can cost; the ``budget`` policy rule judges it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import Any, Literal, Optional
 
-from . import catalog as _catalog
+from .. import catalog as _catalog
 
-if TYPE_CHECKING:  # the config package calls this module; importing it at run time would be a cycle
-    from .config import Pool, StackConfig
+from ..config import Pool, StackConfig
 
 SCENARIOS = ("min", "desired", "max")
 Scenario = Literal["min", "desired", "max"]
@@ -191,7 +189,7 @@ def _hour(value: Optional[float]) -> Optional[float]:
     return None if value is None else round(value, 6)
 
 
-def pool_cost(cfg: "StackConfig", pool: "Pool") -> PoolCost:
+def pool_cost(cfg: StackConfig, pool: Pool) -> PoolCost:
     offer = cfg.offer(pool)
     note = None
     if pool.monthly_billed and offer.eur_per_hour is not None:
@@ -213,13 +211,13 @@ def pool_cost(cfg: "StackConfig", pool: "Pool") -> PoolCost:
     )
 
 
-def object_storage_price(cfg: "StackConfig") -> Optional[float]:
+def object_storage_price(cfg: StackConfig) -> Optional[float]:
     """EUR per month of the stack's buckets. None: the catalog holds no object storage price (and
     storage is billed by use, which a plan cannot know). Summed into the totals once known."""
     return None
 
 
-def _items(cfg: "StackConfig") -> tuple[ItemCost, ...]:
+def _items(cfg: StackConfig) -> tuple[ItemCost, ...]:
     """The buckets the stack creates. A provider the catalog does not sell (an existing cluster)
     brings its own object store, which this stack does not create or pay for."""
     buckets = cfg.object_storage.buckets
@@ -251,7 +249,7 @@ def _drivers(pools: tuple[PoolCost, ...]) -> str:
     )
 
 
-def budget(cfg: "StackConfig", pools: tuple[PoolCost, ...], top: Total) -> Budget:
+def budget(cfg: StackConfig, pools: tuple[PoolCost, ...], top: Total) -> Budget:
     """Compare the max-node monthly total with ``budget_eur_per_month``.
 
     ``exceeded``: the known part alone is over it, so the whole certainly is. ``incomplete``: the
@@ -282,148 +280,8 @@ def budget(cfg: "StackConfig", pools: tuple[PoolCost, ...], top: Total) -> Budge
     return Budget(limit, enforced, "within", known, f"{figure}, within budget_eur_per_month {limit:,} EUR/month")
 
 
-def stack_costs(cfg: "StackConfig") -> StackCosts:
+def stack_costs(cfg: StackConfig) -> StackCosts:
     pools = tuple(pool_cost(cfg, p) for p in cfg.pools)
     items = _items(cfg)
     totals = {s: _total(s, pools, items) for s in SCENARIOS}
     return StackCosts(pools=pools, items=items, totals=totals, budget=budget(cfg, pools, totals["max"]))
-
-
-# -- comparing offers for a need ----------------------------------------------------------------
-
-
-class NeedError(ValueError):
-    """A need that cannot be met as asked: ``field`` names the need's field, the message what is allowed."""
-
-    def __init__(self, field_name: str, message: str):
-        self.field = field_name
-        super().__init__(message)
-
-
-@dataclass(frozen=True)
-class Need:
-    """What a user needs. An offer qualifies when its GPU model matches, its GPU memory is at
-    least ``min_gpu_memory_gib`` (unknown memory does not qualify), it has **at least**
-    ``gpus_per_node`` GPUs per node (a bigger node runs the same work, and its price shows what
-    the extra GPUs cost), and it is sold in ``region`` (a region or zone name) when one is given.
-    """
-
-    gpu_model: Optional[str] = None
-    min_gpu_memory_gib: Optional[float] = None
-    gpus_per_node: int = 1
-    nodes: int = 1
-    hours: float = _catalog.HOURS_PER_MONTH
-    provider: Optional[str] = None
-    region: Optional[str] = None
-
-
-@dataclass(frozen=True)
-class Match:
-    """An offer that meets a need, with what ``need.nodes`` of it cost for ``need.hours``."""
-
-    offer: _catalog.Offer
-    facts: Optional[_catalog.ProviderFacts]
-    total_eur: Optional[float]
-
-    def to_dict(self) -> dict[str, Any]:
-        o, f = self.offer, self.facts
-        return {
-            "provider": o.provider,
-            "flavor": o.flavor,
-            "gpus_per_node": o.gpu_count,
-            "gpu_model": o.gpu_model,
-            "gpu_model_id": o.gpu_model_id,
-            "gpu_memory_gib": o.gpu_memory_gib,
-            "sold_in": None if o.regions is None else list(o.regions),
-            "eur_per_hour_per_node": o.eur_per_hour,
-            "total_eur": _cents(self.total_eur),
-            "price_source": o.source,
-            "price_as_of": None if o.eur_per_hour is None else o.as_of,
-            "jurisdiction": None if f is None else f.jurisdiction,
-            "company": None if f is None else f.company,
-            "secnumcloud": None if f is None else f.secnumcloud,
-            "secnumcloud_note": None if f is None else f.secnumcloud_note,
-            "managed_pool": o.managed_pool,
-            "managed_pool_source": o.managed_pool_source,
-        }
-
-
-def _tokens(text: str) -> list[str]:
-    return _catalog.gpu_model_id(text).split("-")
-
-
-def model_matches(query: str, model_id: str) -> bool:
-    """``H100`` matches ``h100``, ``h100-80gb``, ``h100-pcie``, ``h100-sxm``; ``sxm`` matches every
-    SXM model. Matching is by whole words of the model id (case-insensitive, ``NVIDIA`` ignored),
-    so ``L4`` does not match ``l40s``."""
-    want, have = _tokens(query), model_id.split("-")
-    return bool(want) and any(have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1))
-
-
-def _check(need: Need, cat: _catalog.Catalog) -> None:
-    if need.gpu_model is None and need.min_gpu_memory_gib is None:
-        raise NeedError("gpu_model", "is needed, or a minimum GPU memory: the need names the GPUs")
-    if need.gpu_model is not None:
-        models = cat.gpu_models()
-        if not any(model_matches(need.gpu_model, m) for m in models):
-            raise NeedError("gpu_model", f"{need.gpu_model!r} matches no GPU model of the catalog; allowed: {', '.join(models)}")
-    if need.min_gpu_memory_gib is not None and not (need.min_gpu_memory_gib > 0 and math.isfinite(need.min_gpu_memory_gib)):
-        raise NeedError("min_gpu_memory_gib", f"must be a number of GiB above 0 (given: {need.min_gpu_memory_gib:g})")
-    for name in ("gpus_per_node", "nodes"):
-        value = getattr(need, name)
-        if value < 1:
-            raise NeedError(name, f"must be a whole number >= 1 (given: {value})")
-    if not (need.hours > 0 and math.isfinite(need.hours)):
-        raise NeedError("hours", f"must be a number of hours above 0 (given: {need.hours:g})")
-    if need.provider is not None and need.provider not in cat.providers():
-        raise NeedError("provider", f"{need.provider!r} is not a provider of the catalog; allowed: {', '.join(cat.providers())}")
-    if need.region is not None:
-        providers = [need.provider] if need.provider else cat.providers()
-        known = sorted({loc for p in providers for r in cat.regions(p).values() for loc in r.locations})
-        if need.region not in known:
-            raise NeedError("region", f"{need.region!r} is not a region or zone of {' or '.join(providers)}; allowed: {', '.join(known)}")
-
-
-def _sold_where_needed(offer: _catalog.Offer, region: Optional[str], cat: _catalog.Catalog) -> bool:
-    if region is None:
-        return True
-    if cat.location(offer.provider, region) is None:
-        return False  # another provider's region
-    own = cat.region(offer.provider, region)
-    return offer.sold_in_region(own) if own is not None else offer.sold_in(region)
-
-
-def qualifies(offer: _catalog.Offer, need: Need, cat: _catalog.Catalog) -> bool:
-    """The rule of :class:`Need`, for one offer."""
-    if not offer.is_gpu or offer.gpu_count < need.gpus_per_node:
-        return False
-    if need.provider is not None and offer.provider != need.provider:
-        return False
-    if need.gpu_model is not None and not model_matches(need.gpu_model, offer.gpu_model_id or ""):
-        return False
-    if need.min_gpu_memory_gib is not None and (offer.gpu_memory_gib is None or offer.gpu_memory_gib < need.min_gpu_memory_gib):
-        return False
-    return _sold_where_needed(offer, need.region, cat)
-
-
-def compare(need: Need, cat: Optional[_catalog.Catalog] = None) -> list[Match]:
-    """Every catalog offer that meets ``need``, cheapest total first, unknown prices last.
-
-    total = EUR per hour per node x nodes x hours. An offer whose price is unknown is listed after
-    every priced one (by provider and flavour), never ranked as cheap. Raises :class:`NeedError`.
-    """
-    cat = cat or _catalog.load()
-    _check(need, cat)
-    matches = [
-        Match(
-            offer=o,
-            facts=cat.provider_facts(o.provider),
-            total_eur=None if o.eur_per_hour is None else o.eur_per_hour * need.nodes * need.hours,
-        )
-        for o in cat.offers()
-        if qualifies(o, need, cat)
-    ]
-    return sorted(
-        matches,
-        key=lambda m: (m.total_eur is None, m.total_eur or 0.0, m.offer.provider, m.offer.gpu_count, m.offer.flavor),
-    )
