@@ -106,8 +106,12 @@ def denials(obj: dict) -> dict[str, tuple[str, ...]]:
 # --- the pods a rendered workload creates ------------------------------------------------------
 
 
+OWNER_API_VERSIONS = {"Job": "batch/v1", "ReplicaSet": "apps/v1", "StatefulSet": "apps/v1"}
+
+
 def _owned(kind: str, name: str) -> list[dict]:
-    return [{"apiVersion": "v1", "kind": kind, "name": name, "uid": "0", "controller": True}]
+    """The controller reference its controller sets (the policies check its kind and API version)."""
+    return [{"apiVersion": OWNER_API_VERSIONS[kind], "kind": kind, "name": name, "uid": "0", "controller": True, "blockOwnerDeletion": True}]
 
 
 def template_pod(workload: dict, owner_kind: str) -> dict:
