@@ -32,7 +32,6 @@ MERGE_KEYS = {
     "initContainers": "name",
     "volumes": "name",
     "env": "name",
-    "envFrom": None,
     "volumeMounts": "mountPath",
     "ports": "containerPort",
     "imagePullSecrets": "name",
@@ -101,7 +100,8 @@ def trainer_jobset(trainjob: dict, runtime_spec: dict) -> dict:
     runtime's ``template.metadata`` plus each runtime patch's ``trainingRuntimeSpec.template.metadata``
     (never the TrainJob's own labels); mergeRuntimePatches: each patch's ``template.spec`` is
     strategic-merged into the runtime's JobSetSpec, in order. The trainer-ancestor replicated job
-    gets ``numNodes`` pods (torch plugin: PodSet count) and its ``node`` container the TrainJob's
+    gets ``numNodes`` pods (the torch plugin sets the PodSet count, jobset.go copies it to
+    parallelism and completions) and its ``node`` container the TrainJob's
     image, command, env and resourcesPerNode. pkg/runtime/framework/plugins/jobset/jobset.go Build:
     suspend follows the TrainJob; the owner reference is the TrainJob (controller)."""
     spec = trainjob["spec"]
