@@ -82,6 +82,23 @@ class Offer:
 
 
 @dataclass(frozen=True)
+class NodeStart:
+    """How long a provider takes to add a GPU node (catalog ``provisioning.gpu_node_start``), in minutes."""
+
+    provider: str
+    node_ready_minutes: int  # scale-up request -> node Ready, the worst case the sources give
+    typical_minutes: int
+    gpu_ready_minutes: int  # node Ready -> GPUs allocatable (driver and toolkit containers)
+    sources: tuple[str, ...]
+    as_of: Optional[str]
+
+    @property
+    def minutes(self) -> int:
+        """Scale-up request -> a pod asking for GPUs can start on the new node."""
+        return self.node_ready_minutes + self.gpu_ready_minutes
+
+
+@dataclass(frozen=True)
 class ProviderFacts:
     """Who sells a provider's offers and under which law: what a sovereignty review asks first.
 
@@ -159,6 +176,7 @@ class Catalog:
         missing = sorted({o.provider for o in self._offers.values()} - set(self._provider_facts))
         if missing:
             raise ValueError(f"catalog.yaml: offers of {', '.join(missing)} but no entry under 'providers' (who sells, under which law)")
+        self._node_start = _read_node_start(data.get("provisioning") or {})
 
     def _read_provider(self, name: str, rec: dict) -> ProviderFacts:
         facts = ProviderFacts(
@@ -222,6 +240,37 @@ class Catalog:
 
     def gpu_models(self, provider: Optional[str] = None) -> list[str]:
         return sorted({o.gpu_model_id for o in self.offers(provider) if o.is_gpu})
+
+    # -- provisioning ------------------------------------------------------------------------
+    def node_start(self, provider: str) -> Optional[NodeStart]:
+        """How long ``provider`` takes to add a GPU node; None where the catalog has no figure."""
+        return self._node_start.get(provider)
+
+    def node_start_providers(self) -> list[str]:
+        return sorted(self._node_start)
+
+
+def _read_node_start(section: dict) -> dict[str, NodeStart]:
+    sources = section.get("sources") or {}
+    out = {}
+    for provider, rec in (section.get("gpu_node_start") or {}).items():
+        where = f"catalog.yaml: provisioning.gpu_node_start.{provider}"
+        for key in ("node_ready_minutes", "typical_minutes", "gpu_ready_minutes"):
+            value = rec.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{where}.{key} is {value!r}; allowed: a whole number of minutes >= 0")
+        unknown = [s for s in rec.get("sources") or () if s not in sources]
+        if not rec.get("sources") or unknown:
+            raise ValueError(f"{where}.sources must name keys of provisioning.sources; unknown: {unknown or 'none given'}")
+        out[provider] = NodeStart(
+            provider=provider,
+            node_ready_minutes=rec["node_ready_minutes"],
+            typical_minutes=rec["typical_minutes"],
+            gpu_ready_minutes=rec["gpu_ready_minutes"],
+            sources=tuple(rec["sources"]),
+            as_of=None if rec.get("as_of") is None else str(rec["as_of"]),
+        )
+    return out
 
 
 @lru_cache(maxsize=1)

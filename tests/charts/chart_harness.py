@@ -18,6 +18,12 @@ import pytest
 
 from infratech.cli.submit import render
 
+_POLICIES_TESTS = str(Path(__file__).resolve().parents[1] / "policies")
+if _POLICIES_TESTS not in sys.path:
+    sys.path.insert(0, _POLICIES_TESTS)
+import cel_harness  # noqa: E402  (tests/policies: the admission policies' CEL)
+import controllers  # noqa: E402  (tests/policies: the objects Trainer, JobSet and the Job controller make)
+
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS_DIR = ROOT / "charts"
 CHARTS = ("llm-train", "llm-eval", "llm-serve")
@@ -77,11 +83,6 @@ def one(objects: list[dict], kind: str) -> dict:
 
 
 def _cel_harness():
-    policies_tests = str(ROOT / "tests" / "policies")
-    if policies_tests not in sys.path:
-        sys.path.insert(0, policies_tests)
-    import cel_harness
-
     return cel_harness
 
 
@@ -106,8 +107,12 @@ def denials(obj: dict) -> dict[str, tuple[str, ...]]:
 # --- the pods a rendered workload creates ------------------------------------------------------
 
 
+OWNER_API_VERSIONS = {"Job": "batch/v1", "ReplicaSet": "apps/v1", "StatefulSet": "apps/v1"}
+
+
 def _owned(kind: str, name: str) -> list[dict]:
-    return [{"apiVersion": "v1", "kind": kind, "name": name, "uid": "0", "controller": True}]
+    """The controller reference its controller sets (the policies check its kind and API version)."""
+    return [{"apiVersion": OWNER_API_VERSIONS[kind], "kind": kind, "name": name, "uid": "0", "controller": True, "blockOwnerDeletion": True}]
 
 
 def template_pod(workload: dict, owner_kind: str) -> dict:
@@ -126,75 +131,14 @@ def template_pod(workload: dict, owner_kind: str) -> dict:
     }
 
 
-def _upsert(items: list[dict], patch: list[dict], key: str = "name") -> list[dict]:
-    out = {i[key]: copy.deepcopy(i) for i in items}
-    for p in patch:
-        out[p[key]] = {**out.get(p[key], {}), **copy.deepcopy(p)}
-    return list(out.values())
-
-
 def trainjob_pod(trainjob: dict, runtime_spec: dict) -> dict:
-    """A pod of a TrainJob as Trainer v2.3 builds it, approximately: the runtime's pod template
-    (the platform's ClusterTrainingRuntime), the trainer's image, command, env and resources on the
-    trainer container, then each runtime patch (labels, node selector, tolerations, volumes, pod
-    and container security contexts, mounts; lists upserted by name, as the CRD's list-map keys
-    say). Kueue's flavour injection is not added: the chart must tolerate the GPU taint itself."""
-    spec = trainjob["spec"]
-    patches = spec.get("runtimePatches") or []
-    rj_name = patches[0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]["name"] if patches else "node"
-    rj = next(r for r in runtime_spec["template"]["spec"]["replicatedJobs"] if r["name"] == rj_name)
-    template = copy.deepcopy(rj["template"]["spec"]["template"])
-    pod_spec, labels = template["spec"], dict((template.get("metadata") or {}).get("labels") or {})
-    trainer = spec["trainer"]
-    container_name = None
-    for patch in patches:
-        for rjp in patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]:
-            for c in rjp["template"]["spec"]["template"]["spec"].get("containers") or []:
-                container_name = c["name"]
-    container = next(c for c in pod_spec["containers"] if c["name"] == (container_name or pod_spec["containers"][0]["name"]))
-    container["image"] = trainer.get("image", container.get("image"))
-    for key in ("command", "args"):
-        if key in trainer:
-            container[key] = list(trainer[key])
-    container["env"] = _upsert(container.get("env") or [], trainer.get("env") or [])
-    if "resourcesPerNode" in trainer:
-        container["resources"] = copy.deepcopy(trainer["resourcesPerNode"])
-    for patch in patches:
-        for rjp in patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]:
-            if rjp["name"] != rj_name:
-                continue
-            tpl = rjp["template"]["spec"]["template"]
-            labels.update((tpl.get("metadata") or {}).get("labels") or {})
-            ps = tpl.get("spec") or {}
-            for key in ("serviceAccountName", "securityContext", "affinity", "terminationGracePeriodSeconds"):
-                if key in ps:
-                    pod_spec[key] = copy.deepcopy(ps[key])
-            if "nodeSelector" in ps:
-                pod_spec["nodeSelector"] = {**(pod_spec.get("nodeSelector") or {}), **ps["nodeSelector"]}
-            if "tolerations" in ps:
-                pod_spec["tolerations"] = (pod_spec.get("tolerations") or []) + copy.deepcopy(ps["tolerations"])
-            if "volumes" in ps:
-                pod_spec["volumes"] = _upsert(pod_spec.get("volumes") or [], ps["volumes"])
-            for cp in ps.get("containers") or []:
-                target = next(c for c in pod_spec["containers"] if c["name"] == cp["name"])
-                if "securityContext" in cp:
-                    target["securityContext"] = copy.deepcopy(cp["securityContext"])
-                for key in ("env", "volumeMounts"):
-                    if key in cp:
-                        target[key] = _upsert(target.get(key) or [], cp[key])
-    pod_spec.setdefault("restartPolicy", "OnFailure")
-    name = trainjob["metadata"]["name"]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": f"{name}-{rj_name}-0-0",
-            "namespace": trainjob["metadata"]["namespace"],
-            "labels": labels,
-            "ownerReferences": _owned("Job", f"{name}-{rj_name}-0"),
-        },
-        "spec": pod_spec,
-    }
+    """The first pod of a TrainJob's trainer, built as Trainer v2.3 (JobSet), JobSet v0.12 (Jobs)
+    and the Job controller (pods) build them: tests/policies/controllers.py, which cites the code.
+    Kueue's flavour injection is not added: the chart must tolerate the GPU taint itself."""
+    jobs = controllers.jobset_jobs(controllers.trainer_jobset(trainjob, runtime_spec))
+    trainer = [j for j in jobs if j["metadata"]["labels"].get(controllers.ANCESTOR_LABEL) == "trainer"]
+    assert trainer, "the runtime has no replicated job labelled as the trainer's"
+    return controllers.job_pods(trainer[0])[0]
 
 
 def runtime_spec_from(recording) -> dict:

@@ -12,6 +12,8 @@ from chart_harness import (
     trainjob_pod,
 )
 
+from infratech.program.platform.storage import DATASETS_CLAIM
+
 CI = CHARTS_DIR / "llm-train" / "ci"
 SINGLE = CI / "01-single-gpu-values.yaml"
 MULTI = CI / "02-multi-node-values.yaml"
@@ -116,3 +118,15 @@ def test_pods_should_carry_the_job_labels_and_the_scratch_claim(default_plan):
 def test_should_set_a_deadline_only_when_asked():
     assert trainjob(MULTI)["spec"]["activeDeadlineSeconds"] == 604800
     assert "activeDeadlineSeconds" not in trainjob(SINGLE)["spec"]
+
+
+def test_should_mount_the_teams_datasets_claim_read_only_when_asked(default_plan):
+    """The claim the platform makes in every team namespace (storage.py), mounted read-only in the
+    trainer container; without `datasets.claimName` there is no such volume."""
+    pod = trainjob_pod(trainjob(MULTI), runtime_spec_from(default_plan))
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["datasets"]["persistentVolumeClaim"] == {"claimName": DATASETS_CLAIM, "readOnly": True}
+    mounts = {m["name"]: m for m in pod["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts["datasets"] == {"name": "datasets", "mountPath": "/datasets", "readOnly": True}
+    single = trainjob_pod(trainjob(SINGLE), runtime_spec_from(default_plan))
+    assert "datasets" not in {v["name"] for v in single["spec"]["volumes"]}

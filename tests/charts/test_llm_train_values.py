@@ -20,6 +20,8 @@ SINGLE = CHARTS_DIR / "llm-train" / "ci" / "01-single-gpu-values.yaml"
         (["recipeOverrides.train\\.steps=100"], "at '/recipeOverrides/train.steps': got number, want string"),
         (["image.digest=sha256:abc"], "at '/image/digest'"),
         (["restarts.maxRestarts=-1"], "at '/restarts/maxRestarts': minimum"),
+        (["datasets.claimName=Datasets"], "at '/datasets/claimName'"),
+        (["datasets.mountPath=datasets"], "at '/datasets/mountPath'"),
     ],
 )
 def test_schema_should_refuse_wrong_types_and_unknown_keys_naming_them(sets, expected):
@@ -39,6 +41,7 @@ def test_schema_should_refuse_wrong_types_and_unknown_keys_naming_them(sets, exp
         (["image.tag="], "job-x", "image: set image.tag or image.digest"),
         (["resources.limits.nvidia\\.com/gpu=2"], "job-x", "resources.limits.nvidia.com/gpu: GPUs are set by gpu.perNode"),
         (["recipeOverrides.run\\.dir=/tmp"], "job-x", "recipeOverrides.run.dir: set by the chart"),
+        (["datasets.claimName=datasets", "datasets.mountPath=/scratch"], "job-x", 'datasets.mountPath "/scratch": /, /scratch and /dev/shm are the chart\'s own mounts'),
         ([], "1tiny", 'release name "1tiny": the job\'s name must be a DNS label starting with a letter'),
         ([], "a" * 41, "at most 40 characters"),
     ],

@@ -114,7 +114,7 @@ def test_bad_workloads_are_denied_with_the_rule_message(policy, why, bad):
 
 
 def test_pods_owned_by_a_controller_are_judged_through_their_owner():
-    owned = mutate(GOOD_POD, lambda o: (o["metadata"].pop("labels"), o["metadata"].update({"ownerReferences": [{"kind": "Job", "name": "eval"}]})))
+    owned = mutate(GOOD_POD, lambda o: (o["metadata"].pop("labels"), o["metadata"].update({"ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "eval", "uid": "u1", "controller": True}]})))
     assert not decide(POLICIES["infratech-queue-name"], owned).applies
     assert not decide(POLICIES["infratech-data-classification"], owned).applies
     # but their images, GPUs and host access are still checked

@@ -29,6 +29,12 @@ infratech.io/team: {{ . | quote }}
 {{- end }}
 {{- end -}}
 
+{{/* The labels and the team's queue: the TrainJob, its JobSet, Jobs and pods all carry them. */}}
+{{- define "llm-train.queuedLabels" -}}
+{{ include "llm-train.labels" . }}
+kueue.x-k8s.io/queue-name: {{ .Values.queue | quote }}
+{{- end -}}
+
 {{/* The restricted Pod Security profile, for a container. */}}
 {{- define "llm-train.containerSecurityContext" -}}
 allowPrivilegeEscalation: false

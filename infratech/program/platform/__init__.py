@@ -82,7 +82,7 @@ class Platform(pulumi.ComponentResource):
             installed("jobset", "kubeflow-trainer")
         classes: list[str] = []
         if p.storage:
-            storage = Storage("storage", cfg, cluster, provider, child)
+            storage = Storage("storage", cfg, cluster, provider, child, team_namespaces=tenancy.namespaces)
             classes = storage.classes
             if cluster.object_store is not None:
                 installed("csi-s3")

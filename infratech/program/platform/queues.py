@@ -4,7 +4,9 @@ cohort, and a LocalQueue in each team namespace.
 Quotas are GPU quotas, as the stack states them; CPU and memory are left to the namespaces'
 ResourceQuota and LimitRange (Kueue is told to ignore them), so a job is admitted when its GPUs
 fit. Teams lend unused quota to the cohort and borrow within their limits; fair sharing decides
-who gives back first. ``waitForPodsReady`` admits a multi-node job all at once or not at all.
+who gives back first. ``waitForPodsReady`` admits a multi-node job all at once or not at all;
+where a GPU pool can grow, its timeout leaves time for the provider's node start (catalog
+``provisioning``), so a job is not evicted while the nodes it asked for are still booting.
 Jobs in team namespaces are managed by Kueue even without a queue label.
 """
 
@@ -16,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from ... import catalog
 from ...config import GPU_TAINT_KEY, StackConfig, Team
 from ..handle import ClusterHandle
 from ..providers.common import LABEL_GPU_MODEL
@@ -29,7 +32,47 @@ GPU = "nvidia.com/gpu"
 FRAMEWORKS = ("batch/job", "jobset.x-k8s.io/jobset", "trainer.kubeflow.org/trainjob")
 
 
-def manager_config(cfg: StackConfig) -> dict[str, Any]:
+# Pulling and starting the training image on a node that is up: the whole timeout where no GPU pool
+# grows, on top of the node start where one does.
+POD_START_MINUTES = 10
+# A running job whose pods stop being ready (a pod failed, JobSet recreates its Jobs) holds every
+# admission while it recovers: Kueue v0.19.2 blocks admission while any admitted workload lacks
+# PodsReady (pkg/cache/scheduler/cache.go podsReadyForAllAdmittedWorkloads, clusterqueue.go
+# WorkloadsNotReady). Enough for a restart on the job's nodes; a lost node means eviction and
+# requeue, then the admission timeout covers the new node.
+RECOVERY_TIMEOUT = "3m"
+# Requeue back-off after a timeout: about base * 2^(n-1) seconds (Kueue v0.19.2
+# apis/config/v1beta2 RequeuingStrategy): 60, 120, 240 s, each shorter than the cluster
+# autoscaler's scale-down-unneeded time (10 minutes by default, and our Kapsule default), so the
+# node an evicted job asked for is still there when it is admitted again. After the third requeue
+# the Workload is deactivated (spec.active false) instead of blocking admissions in a loop.
+REQUEUING = {"timestamp": "Eviction", "backoffBaseSeconds": 60, "backoffMaxSeconds": 600, "backoffLimitCount": 3}
+
+
+def growing_gpu_pools(cluster: ClusterHandle) -> list[str]:
+    """GPU pools that can add nodes (autoscaled from zero or beyond their minimum)."""
+    return [p.name for p in cluster.pools if p.gpu_model and p.max_nodes > p.min_nodes]
+
+
+def pods_ready_timeout_minutes(cluster: ClusterHandle) -> int:
+    """Minutes an admitted job may take to have all its pods ready before Kueue evicts it: the pod
+    start, plus the provider's GPU node start where a GPU pool can grow."""
+    growing = growing_gpu_pools(cluster)
+    if not growing:
+        return POD_START_MINUTES
+    start = catalog.load().node_start(cluster.provider)
+    if start is None:
+        known = ", ".join(catalog.load().node_start_providers())
+        raise ValueError(
+            f"GPU pool(s) {', '.join(growing)} can grow (min_nodes < max_nodes), but infratech/catalog.yaml has no "
+            f"provisioning.gpu_node_start.{cluster.provider}: Kueue's waitForPodsReady timeout is sized from the "
+            f"provider's GPU node start time (known for: {known}). Give those pools a fixed size "
+            f"(min_nodes = max_nodes) or add the provider's figure with its source."
+        )
+    return start.minutes + POD_START_MINUTES
+
+
+def manager_config(cfg: StackConfig, cluster: ClusterHandle) -> dict[str, Any]:
     """Kueue's Configuration (config.kueue.x-k8s.io/v1beta2): the chart's defaults, plus gang
     admission, fair sharing, the integrations we use and the namespaces Kueue manages."""
     return {
@@ -52,10 +95,10 @@ def manager_config(cfg: StackConfig) -> dict[str, Any]:
         },
         "clientConnection": {"qps": 300, "burst": 500},
         "waitForPodsReady": {
-            "timeout": "10m",
-            "recoveryTimeout": "3m",
+            "timeout": f"{pods_ready_timeout_minutes(cluster)}m",
+            "recoveryTimeout": RECOVERY_TIMEOUT,
             "blockAdmission": True,
-            "requeuingStrategy": {"timestamp": "Eviction", "backoffBaseSeconds": 60, "backoffMaxSeconds": 3600},
+            "requeuingStrategy": dict(REQUEUING),
         },
         "manageJobsWithoutQueueName": True,
         "managedJobsNamespaceSelector": {"matchExpressions": [{"key": TEAM_LABEL, "operator": "Exists"}]},
@@ -65,10 +108,10 @@ def manager_config(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
-def kueue_values(cfg: StackConfig) -> dict[str, Any]:
+def kueue_values(cfg: StackConfig, cluster: ClusterHandle) -> dict[str, Any]:
     return {
         "enablePrometheus": cfg.platform.monitoring,
-        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(cfg), sort_keys=False)},
+        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(cfg, cluster), sort_keys=False)},
     }
 
 
@@ -115,7 +158,7 @@ class Queues(pulumi.ComponentResource):
         super().__init__("infratech:platform:Queues", name, None, opts)
         pin = PINS["kueue"]
         ns = Namespace(pin.namespace, provider, self, labels={"infratech.io/component": "queues"})
-        kueue = release(pin, kueue_values(cfg), child_opts(self, provider, depends_on=[ns.resource, *after]))
+        kueue = release(pin, kueue_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource, *after]))
         after = child_opts(self, provider, depends_on=[kueue])  # the CRDs come with the chart
 
         models = sorted({p.gpu_model for p in cluster.pools if p.gpu_model})

@@ -126,7 +126,9 @@ def test_kueue_configuration(plans):
     assert values["enablePrometheus"] is True
     conf = yaml.safe_load(values["managerConfig"]["controllerManagerConfigYaml"])
     assert conf["apiVersion"] == "config.kueue.x-k8s.io/v1beta2"
-    assert conf["waitForPodsReady"]["blockAdmission"] is True and conf["waitForPodsReady"]["timeout"] == "10m"
+    assert conf["waitForPodsReady"]["blockAdmission"] is True
+    existing = yaml.safe_load(releases(plans["existing-onprem"])["kueue"]["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    assert existing["waitForPodsReady"]["timeout"] == "10m", "fixed-size GPU pools: the pods' start only"
     assert set(conf["integrations"]["frameworks"]) == {"batch/job", "jobset.x-k8s.io/jobset", "trainer.kubeflow.org/trainjob"}
     assert conf["manageJobsWithoutQueueName"] is True
     assert conf["managedJobsNamespaceSelector"] == {"matchExpressions": [{"key": "infratech.io/team", "operator": "Exists"}]}
