@@ -13,7 +13,7 @@ import pytest
 from cel_harness import decide
 from controllers import JOBSET_API, TRAINER_API, chain, controller_ref
 
-from infratech.program.platform.queues import flavor_spec
+from infratech.program.platform.kueue import flavor_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "charts"))
 from chart_harness import CHARTS_DIR, REGISTRIES, denials, one, rendered, runtime_spec_from  # noqa: E402

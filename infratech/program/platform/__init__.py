@@ -17,7 +17,15 @@ import pulumi_kubernetes as k8s
 
 from ...config import StackConfig
 from ..handle import ClusterHandle
+from .admission import Admission
 from .charts import PINS
+from .gpu_operator import GpuStack, operator_needed
+from .kueue import Queues
+from .monitoring import Monitoring
+from .serving import NAMESPACE as SERVING_NAMESPACE, Serving
+from .storage import Storage
+from .tenancy import Tenancy
+from .trainer import RUNTIME, Training
 
 
 @dataclass(frozen=True)
@@ -36,13 +44,6 @@ class Platform(pulumi.ComponentResource):
 
     def __init__(self, name: str, cfg: StackConfig, cluster: ClusterHandle, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("infratech:platform:Platform", name, None, opts)
-        from .gpu import GpuStack, operator_needed
-        from .observability import Monitoring
-        from .queues import Queues
-        from .serving import NAMESPACE as SERVING_NAMESPACE, Serving
-        from .storage import Storage
-        from .tenancy import Tenancy
-        from .training import RUNTIME, Training
 
         provider = k8s.Provider(
             f"{name}-cluster",
@@ -70,8 +71,6 @@ class Platform(pulumi.ComponentResource):
             installed("gpu-operator")
         tenancy = Tenancy("tenancy", cfg, cluster, provider, child)
         if p.tenancy:
-            from .admission import Admission
-
             Admission("admission", cfg, provider, child)
         queues = {}
         if p.kueue:

@@ -14,7 +14,7 @@ from upstream import require_upstream
 from infratech import catalog
 from infratech.program.handle import ClusterHandle, PoolHandle
 from infratech.cli.plan import record
-from infratech.program.platform import queues
+from infratech.program.platform import kueue
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -61,29 +61,29 @@ def test_an_ovh_gpu_node_is_planned_to_take_an_hour():
 
 def test_should_follow_the_catalog_figure(monkeypatch):
     cat = catalog.load()
-    before = queues.pods_ready_timeout_minutes(cluster("ovh", *GROWING))
+    before = kueue.pods_ready_timeout_minutes(cluster("ovh", *GROWING))
     slower = dataclasses.replace(cat.node_start("ovh"), node_ready_minutes=cat.node_start("ovh").node_ready_minutes + 30)
     monkeypatch.setattr(cat, "_node_start", {**cat._node_start, "ovh": slower})
-    assert queues.pods_ready_timeout_minutes(cluster("ovh", *GROWING)) == before + 30
+    assert kueue.pods_ready_timeout_minutes(cluster("ovh", *GROWING)) == before + 30
 
 
 def test_should_add_no_node_start_where_no_gpu_pool_grows():
     start = catalog.load().node_start("ovh")
-    fixed = queues.pods_ready_timeout_minutes(cluster("ovh", *FIXED))
-    assert fixed + start.minutes == queues.pods_ready_timeout_minutes(cluster("ovh", *GROWING))
+    fixed = kueue.pods_ready_timeout_minutes(cluster("ovh", *FIXED))
+    assert fixed + start.minutes == kueue.pods_ready_timeout_minutes(cluster("ovh", *GROWING))
     cpu_grows = (pool("system", None, 1, 5), pool("h100", "h100-80gb", 2, 2))
-    assert queues.pods_ready_timeout_minutes(cluster("ovh", *cpu_grows)) == fixed, "a CPU pool's growth does not delay GPU pods"
+    assert kueue.pods_ready_timeout_minutes(cluster("ovh", *cpu_grows)) == fixed, "a CPU pool's growth does not delay GPU pods"
     # a pool at 1 that may grow to 4 scales up for a 4-node job just as a pool at 0 does
-    assert queues.pods_ready_timeout_minutes(cluster("ovh", pool("h100", "h100-80gb", 1, 4))) == fixed + start.minutes
+    assert kueue.pods_ready_timeout_minutes(cluster("ovh", pool("h100", "h100-80gb", 1, 4))) == fixed + start.minutes
 
 
 def test_should_refuse_a_growing_gpu_pool_on_a_provider_without_a_figure():
     with pytest.raises(ValueError) as exc:
-        queues.pods_ready_timeout_minutes(cluster("outscale", *GROWING))
+        kueue.pods_ready_timeout_minutes(cluster("outscale", *GROWING))
     message = str(exc.value)
     assert "h100" in message and "provisioning.gpu_node_start.outscale" in message
     assert "ovh" in message and "scaleway" in message, "names the providers that have a figure"
-    assert queues.pods_ready_timeout_minutes(cluster("outscale", *FIXED)) > 0, "fixed pools need no figure"
+    assert kueue.pods_ready_timeout_minutes(cluster("outscale", *FIXED)) > 0, "fixed pools need no figure"
 
 
 def test_should_stop_requeuing_and_keep_each_backoff_under_the_autoscalers_scale_down(project):

@@ -713,7 +713,7 @@ def test_alert_is_complete(group, rule):
 
 
 def test_pending_limit_is_the_for_of_the_pending_alert():
-    """The platform writes the stack's pending limit into `for` (observability.rules); the file
+    """The platform writes the stack's pending limit into `for` (monitoring.rules); the file
     carries the default, 1h, and the expression stays valid whatever the limit."""
     pending = {r["alert"]: r for _, r in alerts(load_rules())}["KueueWorkloadsPendingTooLong"]
     assert pending["for"] == "1h"
@@ -1013,7 +1013,7 @@ def test_alerts_fire_as_documented(tmp_path):
 
 @needs_promtool
 def test_pending_alert_follows_the_limit_the_platform_writes(tmp_path):
-    """observability.rules() writes the stack's pending_alert_minutes into `for`: with 30m, a
+    """monitoring.rules() writes the stack's pending_alert_minutes into `for`: with 30m, a
     queue stuck since the start fires at 40 minutes, not at 20."""
     spec = _without_annotations(load_rules())
     for _, rule in alerts(spec):
