@@ -7,12 +7,12 @@ comes from, how to fix a violation and a default enforcement level a stack can c
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any, Iterator, Optional
 
 from .. import catalog as _catalog
 from .model import COMPUTED, SECRET, Resource, Rule, Settings, Stack
+from .network import api_restricted, deployer_reaches_api, no_open_admin_ingress
 
 EU_COUNTRIES = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
@@ -21,7 +21,6 @@ EU_COUNTRIES = frozenset(
 PACKAGE_PROVIDER = {"ovh": "ovh", "scaleway": "scaleway"}
 NEUTRAL_PACKAGES = {"kubernetes", "random", "pulumi"}
 GPU_TAINT = "nvidia.com/gpu"
-ADMIN_PORTS = (22, 6443)
 _EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 # chart values that name where a credential is, not the credential (grafana.admin.passwordKey)
 REFERENCE_KEYS = frozenset({"existingSecret", "userKey", "passwordKey", "secretKeyRef", "privateKeySecretRef"})
@@ -169,85 +168,12 @@ def bucket_encryption_versioning(stack: Stack) -> list[str]:
     return problems
 
 
-def api_restricted(stack: Stack) -> list[str]:
-    problems = []
-    for kube in stack.of_type("ovh:CloudProject/kube:Kube"):
-        lists = [_list(r.props.get("ips")) for r in stack.of_type("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions")]
-        problems += _cidr_problems(kube, lists, "ovh.api_allowed_cidrs")
-    for cluster in stack.of_type("scaleway:kubernetes/cluster:Cluster"):
-        lists = [[rule.get("ip") for rule in _list(r.props.get("aclRules")) if isinstance(rule, dict)]
-                 for r in stack.of_type("scaleway:kubernetes/acl:Acl")]
-        problems += _cidr_problems(cluster, lists, "scaleway.api_allowed_cidrs")
-    return problems
-
-
-def _list(value: Any) -> list:
-    """A list property, or [COMPUTED] when the whole list is known only after creation."""
-    if isinstance(value, list):
-        return value
-    return [COMPUTED] if value == COMPUTED else []
-
-
-def _cidr_problems(cluster: Resource, lists: list[list], key: str) -> list[str]:
-    if not lists or not any(lists):
-        return [f"{cluster.label()}: the Kubernetes API has a public endpoint and no allow-list; list the networks in {key}"]
-    problems = []
-    for cidr in (c for cidrs in lists for c in cidrs):
-        if isinstance(cidr, str) and _known(cidr) and _open(cidr):
-            problems.append(f"{cluster.label()}: the API allow-list contains {cidr}, the whole Internet")
-    return problems
-
-
-def _open(cidr: str) -> bool:
-    try:
-        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
-    except ValueError:
-        return False
-
-
 def secret_outputs(stack: Stack) -> list[str]:
     problems = []
     for path, value in _walk(stack.outputs):
         leaf = path.rsplit(".", 1)[-1]
         if (leaf == "kubeconfig" or _SECRETISH.search(leaf)) and value not in (SECRET, COMPUTED, None):
             problems.append(f"stack output {path} is in plain text; export it as a Pulumi secret")
-    return problems
-
-
-# RFC 5737 and RFC 3849: ranges for examples in documentation; no deployer has such an address
-DOCUMENTATION_RANGES = tuple(
-    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
-)
-
-
-def _documentation_only(cidr: str) -> bool:
-    try:
-        net = ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return False
-    return any(net.version == doc.version and net.subnet_of(doc) for doc in DOCUMENTATION_RANGES)
-
-
-def deployer_reaches_api(stack: Stack) -> list[str]:
-    """The machine that runs `pulumi up` installs the platform through the cluster's API: with an
-    allow-list that cannot contain it, the cluster comes up and every release after it fails."""
-    access = stack.outputs.get("api_access")
-    if not isinstance(access, dict) or not any(r.package == "kubernetes" and r.kind != "kubernetes" for r in stack.resources):
-        return []
-    key = f"{stack.outputs.get('provider')}.deployer_cidrs"
-    allowed = [c for c in access.get("allowed_cidrs") or [] if isinstance(c, str)]
-    deployer = [c for c in access.get("deployer_cidrs") or [] if isinstance(c, str)]
-    if not allowed:
-        return []  # no allow-list: api-restricted reports it
-    problems = []
-    fake = [c for c in (*allowed, *deployer) if _documentation_only(c)]
-    if fake:
-        problems.append(f"the API allow-list holds documentation ranges (RFC 5737/3849) that no machine has: {', '.join(fake)}")
-    if not [c for c in deployer if not _documentation_only(c)]:
-        problems.append(
-            f"no {key}: once the allow-list applies, the machine running `pulumi up` cannot reach the API to "
-            f"install the platform; put its egress address in {key} (docs/configuration.md)"
-        )
     return problems
 
 
@@ -276,33 +202,6 @@ def bucket_not_public(res: Resource, settings: Settings) -> list[str]:
         if isinstance(acl, str) and acl.startswith(("public", "authenticated")):
             return [f"{res.label()}: ACL {acl!r} opens the bucket beyond its owner; use private"]
     return []
-
-
-def no_open_admin_ingress(res: Resource, settings: Settings) -> list[str]:
-    if res.type not in ("scaleway:instance/securityGroup:SecurityGroup", "scaleway:instance/securityGroupRules:SecurityGroupRules"):
-        return []
-    problems = []
-    for rule in res.props.get("inboundRules") or []:
-        if (rule.get("action") or "accept") != "accept":
-            continue
-        ip_range = rule.get("ipRange") or rule.get("ip")
-        if not (isinstance(ip_range, str) and _open(ip_range)):
-            continue
-        low, high = rule.get("port"), rule.get("portRange")
-        ports = _ports(low, high)
-        exposed = [p for p in ADMIN_PORTS if ports is None or p in ports]
-        if exposed:
-            problems.append(f"{res.label()}: port {', '.join(map(str, exposed))} open to {ip_range}; allow only the admin networks")
-    return problems
-
-
-def _ports(port: Any, port_range: Any) -> Optional[range]:
-    if isinstance(port, int):
-        return range(port, port + 1)
-    if isinstance(port_range, str) and re.fullmatch(r"\d+-\d+", port_range):
-        a, b = (int(x) for x in port_range.split("-"))
-        return range(a, b + 1)
-    return None  # every port
 
 
 def gpu_pools_tainted(res: Resource, settings: Settings) -> list[str]:
