@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from typing import Callable
 
+from ..policy.model import SECRET
 from .stacks import Project
 
 INSTALL_HINT = "install it from https://www.pulumi.com/docs/install/ (e.g. `curl -fsSL https://get.pulumi.com | sh`)"
@@ -57,4 +58,4 @@ def run(project: Project, stack: str, action: str, echo: Callable[[str], None] =
 
 
 def _masked(outputs) -> dict:
-    return {k: "[secret]" if v.secret else v.value for k, v in sorted(outputs.items())}
+    return {k: SECRET if v.secret else v.value for k, v in sorted(outputs.items())}

@@ -34,7 +34,7 @@ def find_project(start: Optional[Path] = None) -> Project:
     """The nearest directory holding ``Pulumi.yaml``, from ``start`` (default: cwd) upwards,
     falling back to the checkout this package was imported from."""
     here = (start or Path.cwd()).resolve()
-    candidates = [here, *here.parents, Path(__file__).resolve().parent.parent]
+    candidates = [here, *here.parents, Path(__file__).resolve().parents[2]]  # infratech/cli/ -> the checkout
     for directory in candidates:
         if (directory / "Pulumi.yaml").is_file():
             return _read_project(directory)

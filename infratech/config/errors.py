@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..policy.model import SECRET
 from .common import SECRET_KEYS
 from .stack import StackConfig
 
@@ -86,23 +87,29 @@ def _problems(exc: ValidationError) -> list[Problem]:
         if isinstance(given, (dict, list, tuple)) and len(json.dumps(given, default=str)) > 120:
             given = _MISSING
         if loc and loc[0] in SECRET_KEYS and given is not _MISSING:
-            given = "[secret]"  # a credential is never echoed back, not even a wrongly given one
+            given = SECRET  # a credential is never echoed back, not even a wrongly given one
         problems.append(Problem(path=key_path(loc), message=msg, given=given))
     return problems
 
 
-def _known_keys_hint(loc: tuple) -> str:
-    model: Any = StackConfig
+def fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The fields a model allows where ``loc`` points (list indexes skipped), for an unknown key's
+    message; [] where ``loc`` leaves the models. Stack files and job files both use it."""
+    current: Any = model
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part)
+        field = getattr(current, "model_fields", {}).get(part)
         if field is None:
-            return ""
+            return []
         ann = field.annotation
-        args = getattr(ann, "__args__", ())
-        candidates = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        candidates = [a for a in (ann, *(getattr(ann, "__args__", ()) or ())) if isinstance(a, type) and issubclass(a, BaseModel)]
         if not candidates:
-            return ""
-        model = candidates[0]
-    return "; allowed: " + ", ".join(model.model_fields)
+            return []
+        current = candidates[0]
+    return list(getattr(current, "model_fields", {}))
+
+
+def _known_keys_hint(loc: tuple) -> str:
+    allowed = fields_at(StackConfig, loc)
+    return "; allowed: " + ", ".join(allowed) if allowed else ""

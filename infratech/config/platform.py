@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from pydantic import Field, field_validator, model_validator
 
+from .. import imageref
 from .common import _Model
 
 
@@ -15,7 +16,6 @@ PLATFORM_NAMESPACES = (
     "gpu-operator", "kueue-system", "jobset-system", "kubeflow-system", "csi-s3", "monitoring",
     "keda", "cert-manager", "serving", "default", "kube-system", "kube-public", "kube-node-lease",
 )
-_IMAGE = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$")
 
 
 class Acme(_Model):
@@ -63,8 +63,7 @@ class Platform(_Model):
     @field_validator("training_image")
     @classmethod
     def _image(cls, v: str) -> str:
-        if not _IMAGE.match(v) or v.endswith(":latest"):
-            raise ValueError("must be a full image reference with a pinned tag or digest (registry/path:tag), never :latest")
+        imageref.parse(v)
         return v
 
     @field_validator("gpu_driver_version", mode="before")

@@ -11,6 +11,7 @@ import re
 from typing import Any, Iterator, Optional
 
 from .. import catalog as _catalog
+from .. import imageref
 from .model import COMPUTED, SECRET, Resource, Rule, Settings, Stack
 from .network import api_restricted, deployer_reaches_api, no_open_admin_ingress
 
@@ -244,17 +245,6 @@ def helm_pinned(res: Resource, settings: Settings) -> list[str]:
     return problems
 
 
-def _bad_image(image: str) -> Optional[str]:
-    if "@sha256:" in image:
-        return None
-    last = image.rsplit("/", 1)[-1]
-    if ":" not in last:
-        return "has no tag (that is :latest)"
-    if last.endswith(":latest"):
-        return "uses :latest"
-    return None
-
-
 def no_latest_images(res: Resource, settings: Settings) -> list[str]:
     if res.package != "kubernetes":
         return []
@@ -262,7 +252,7 @@ def no_latest_images(res: Resource, settings: Settings) -> list[str]:
     for path, value in _walk(res.props):
         leaf = path.rsplit(".", 1)[-1]
         if leaf == "image" and isinstance(value, str) and _known(value) and "{{" not in value:
-            why = _bad_image(value)
+            why = imageref.pin_problem(value)
             if why:
                 problems.append(f"{res.label()}: {path} {value!r} {why}; pin a version or digest")
         if leaf == "tag" and value == "latest":

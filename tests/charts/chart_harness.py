@@ -79,7 +79,7 @@ def one(objects: list[dict], kind: str) -> dict:
     return found[0]
 
 
-# --- the admission policies (policies/kubernetes), evaluated with tests/policies/cel_harness.py ---
+# --- the admission policies (infratech/policy/kubernetes), evaluated with tests/policies/cel_harness.py ---
 
 
 def _cel_harness():

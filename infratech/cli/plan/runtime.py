@@ -22,10 +22,9 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from ...offline import set_offline
+from ...policy.model import COMPUTED, SECRET  # one definition of the markers, for the plan and the rules
 from ..stacks import Project, read_stack_config
 
-COMPUTED = "(computed)"
-SECRET = "[secret]"
 
 _LOCK = threading.Lock()  # the Pulumi runtime is process-global: one plan at a time
 @dataclass

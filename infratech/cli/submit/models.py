@@ -23,12 +23,12 @@ from pydantic import (
     model_validator,
 )
 
-from ...config.errors import PLAIN_WORDS, key_path
+from ... import imageref
+from ...config.errors import PLAIN_WORDS, fields_at, key_path
 
 CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_IMAGE = re.compile(r"^(?P<repository>[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+)(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9._-]{0,127})|@(?P<digest>sha256:[0-9a-f]{64}))$")
 _OVERRIDE_KEY = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 
@@ -68,10 +68,8 @@ class Image(_Model):
 
     @classmethod
     def parse(cls, ref: str) -> "Image":
-        m = _IMAGE.match(ref)
-        if not m or ref.endswith(":latest"):
-            raise ValueError("must be a full image reference pinned by a tag or a digest (registry/path:tag or …@sha256:…), never :latest")
-        return cls(repository=m["repository"], tag=m["tag"] or "", digest=m["digest"] or "")
+        parsed = imageref.parse(ref)
+        return cls(repository=parsed.repository, tag=parsed.tag, digest=parsed.digest)
 
 
 def _image(v: Optional[str]) -> Optional[str]:
@@ -314,18 +312,7 @@ def _path(loc: tuple) -> str:
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    """The fields allowed where ``loc`` points (for an unknown field's message)."""
-    current: Any = model
-    for part in loc[:-1]:
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        for arg in getattr(annotation, "__args__", ()) or ():
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                annotation = arg
-        current = annotation
-    return sorted(getattr(current, "model_fields", {}))
+    return sorted(fields_at(model, loc))
 
 
 _UNION_MEMBERS = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false"}

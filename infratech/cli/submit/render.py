@@ -31,7 +31,7 @@ def find_helm(project_root: Optional[Path] = None) -> Optional[str]:
     if os.environ.get(ENV_HELM):  # named explicitly: that one or none
         named = Path(os.environ[ENV_HELM])
         return str(named) if named.is_file() and os.access(named, os.X_OK) else None
-    root = project_root or Path(__file__).resolve().parents[2]
+    root = project_root or Path(__file__).resolve().parents[3]  # the checkout: infratech/cli/submit/ -> ../../..
     local = root / ".tools" / "helm"
     if local.is_file() and os.access(local, os.X_OK):
         return str(local)

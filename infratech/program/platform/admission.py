@@ -1,4 +1,4 @@
-"""Admission policies in the team namespaces (and the serving namespace), from ``policies/kubernetes``.
+"""Admission policies in the team namespaces (and the serving namespace), from ``infratech/policy/kubernetes``.
 
 Jobs name their Kueue queue; GPUs are requested whole and with the GPU toleration; images come from
 the allowed registries, pinned; no privileged pods, host namespaces or hostPath outside the system
