@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from chart_harness import CHARTS_DIR, GPU_TOLERATION, one, rendered
+import pytest
+from chart_harness import CHARTS_DIR, GPU_TOLERATION, one, render_error, rendered
 
 CI = CHARTS_DIR / "llm-serve" / "ci"
 GATEWAY = CI / "01-gateway-values.yaml"
@@ -39,11 +40,22 @@ def test_should_serve_the_copied_model_under_its_name_with_the_api_key_from_a_se
     assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in c["ports"]
 
 
-def test_tensor_parallelism_should_span_the_replicas_gpus():
-    c = container(deployment(TEAM, "applied"))
-    assert "--tensor-parallel-size=2" in c["args"] and "--max-model-len=32768" in c["args"]
-    assert c["resources"]["limits"]["nvidia.com/gpu"] == c["resources"]["requests"]["nvidia.com/gpu"] == "2"
-    assert "--max-num-seqs=64" in c["args"]
+@pytest.mark.parametrize("gpus", [1, 2, 4, 8])
+def test_tensor_parallelism_should_span_the_replicas_gpus(gpus):
+    # tensorParallelSize 0 (the default): the chart derives it from gpu.count
+    c = container(deployment(TEAM, "applied", sets=(f"gpu.count={gpus}", "vllm.tensorParallelSize=0")))
+    assert f"--tensor-parallel-size={gpus}" in c["args"]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == c["resources"]["requests"]["nvidia.com/gpu"] == str(gpus)
+
+
+def test_tensor_parallelism_other_than_the_gpu_count_should_be_refused():
+    error = render_error("llm-serve", TEAM, namespace="applied", sets=("gpu.count=4", "vllm.tensorParallelSize=2"))
+    assert "vllm.tensorParallelSize 2 with gpu.count 4" in error
+
+
+def test_the_context_length_and_extra_arguments_should_reach_vllm():
+    c = container(deployment(TEAM, "applied", sets=("vllm.maxModelLen=8192", "vllm.extraArgs[0]=--max-num-seqs=17")))
+    assert "--max-model-len=8192" in c["args"] and "--max-num-seqs=17" in c["args"]
 
 
 def test_gate_should_check_the_promotion_verdict_before_vllm_starts():

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pulumi.runtime import mocks
 
 from infratech import cli
 from infratech.config import StackConfigError
@@ -76,17 +77,39 @@ def test_plan_records_parents_dependencies_and_computed_values(default_plan):
         assert kube.urn in pool.dependencies
 
 
-def test_secrets_are_masked_everywhere(default_plan):
-    text = report.dumps_json(default_plan)
-    outputs = default_plan.outputs
+KEY_MATERIAL = "client-key-data: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tMIIEvQ"
+S3_SECRET = "s3-secret-9f8e7d6c5b4a"
+
+
+class CredentialsStandIn(mocks.Mocks):
+    """Test double of the providers' APIs (no cloud here) that answers with real-looking key
+    material, as a real `up` would: the kubeconfig of the cluster and the S3 key."""
+
+    def new_resource(self, args: mocks.MockResourceArgs):
+        state = dict(args.inputs)
+        if args.typ == "ovh:CloudProject/kube:Kube":
+            state["kubeconfig"] = f"apiVersion: v1\nusers:\n- user:\n    {KEY_MATERIAL}\n"
+        if args.typ == "ovh:CloudProject/s3Credential:S3Credential":
+            state.update(accessKeyId="AKID1234", secretAccessKey=S3_SECRET)
+        return f"{args.name}-id", state
+
+    def call(self, args: mocks.MockCallArgs):
+        return {}, None
+
+
+def test_secrets_are_masked_everywhere(project):
+    rec = record(project, "ovh-gra11", behaviour=CredentialsStandIn())
+    outputs = rec.outputs
     assert outputs["kubeconfig"] == SECRET
     assert outputs["object_store"]["access_key_id"] == SECRET
     assert outputs["object_store"]["secret_access_key"] == SECRET
-    assert "kubeconfig" in default_plan.one("ovh:CloudProject/kube:Kube").secret_outputs
-    assert "secretAccessKey" in default_plan.one("ovh:CloudProject/s3Credential:S3Credential").secret_outputs
-    # no kubeconfig or key material leaks; the platform's Kubernetes provider gets the kubeconfig as a secret
-    assert "client-key-data" not in text and "BEGIN" not in text
-    (cluster,) = default_plan.by_type("pulumi:providers:kubernetes")
+    assert "kubeconfig" in rec.one("ovh:CloudProject/kube:Kube").secret_outputs
+    assert "secretAccessKey" in rec.one("ovh:CloudProject/s3Credential:S3Credential").secret_outputs
+    # the providers returned key material: none of it reaches the plan's text, JSON or Markdown,
+    # and the platform's Kubernetes provider gets the kubeconfig as a secret
+    for text in (report.dumps_json(rec), report.to_text(rec), report.to_markdown(rec)):
+        assert "client-key-data" not in text and "LS0tLS1CRUdJTi" not in text and S3_SECRET not in text
+    (cluster,) = rec.by_type("pulumi:providers:kubernetes")
     assert cluster.inputs["kubeconfig"] == SECRET
 
 
