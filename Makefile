@@ -7,18 +7,25 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STACK  ?= ovh-gra11
 STAMP  := $(VENV)/.installed
+PLAN_STAMP := $(VENV)/.installed-plan
 SERVE_VENV  := .venv-serve
 SERVE_STAMP := $(SERVE_VENV)/.installed
 
 .PHONY: plan test bench bench-roles clean pipeline serve-env train-tiny bench-train
 
-$(STAMP): pyproject.toml workloads/constraints-cpu.txt
+# `make plan` needs only the package and its Pulumi SDKs; the tests, the workloads, evaluation,
+# serving and the roles bring the rest (torch, lm-eval, vLLM's client, Ansible) with $(STAMP).
+$(PLAN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP): $(PLAN_STAMP) pyproject.toml workloads/constraints-cpu.txt
 	$(BIN)/python -m pip install --quiet -e '.[dev,roles,workloads,eval,serve]' -c workloads/constraints-cpu.txt
 	touch $@
 
-plan: $(STAMP)
+plan: $(PLAN_STAMP)
 	$(BIN)/infratech plan $(STACK)
 
 test: $(STAMP) .tools/helm $(SERVE_STAMP)
