@@ -14,7 +14,8 @@ from typing import Any
 
 import pulumi_policy as pp
 
-from .model import Resource, Settings, Stack
+from .model import Resource, Stack
+from .packconfig import settings_from
 from .rules import RULES
 
 LEVELS = {"advisory": pp.EnforcementLevel.ADVISORY, "mandatory": pp.EnforcementLevel.MANDATORY, "disabled": pp.EnforcementLevel.DISABLED}
@@ -35,27 +36,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         return [_plain(v) for v in value]
     return value
-
-
-def settings_from(config: Mapping[str, Any]) -> Settings:
-    defaults = Settings()
-    return Settings(
-        area=config.get("area", defaults.area),
-        allowed_providers=tuple(config.get("allowed_providers", defaults.allowed_providers)),
-        secnumcloud_only=bool(config.get("secnumcloud_only", defaults.secnumcloud_only)),
-        required_labels=tuple(config.get("required_labels", defaults.required_labels)),
-    )
-
-
-def pack_config(settings: Settings) -> dict[str, Any]:
-    """The ``--policy-pack-config`` JSON that gives the pack a stack's settings and levels."""
-    shared = {
-        "area": settings.area,
-        "allowed_providers": list(settings.allowed_providers),
-        "secnumcloud_only": settings.secnumcloud_only,
-        "required_labels": list(settings.required_labels),
-    }
-    return {rule.id: {"enforcementLevel": settings.levels.get(rule.id, rule.default_level), **shared} for rule in RULES}
 
 
 def _resource(res: Any) -> Resource:

@@ -16,7 +16,7 @@ import yaml
 
 from infratech.cli import main
 from infratech.policy import RULES
-from infratech.policy.pack import pack_config, settings_from
+from infratech.policy.packconfig import pack_config, settings_from
 
 PACK = Path(__file__).resolve().parents[2] / "policies" / "sovereignty"
 

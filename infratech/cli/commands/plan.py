@@ -9,7 +9,7 @@ from pathlib import Path
 from ... import config
 from ...exits import DEFAULT_STACK, EXIT_BAD_INPUT, EXIT_POLICY
 from ...policy import blocking
-from ...policy.pack import pack_config
+from ...policy.packconfig import pack_config
 from .. import plan as _plan
 from ..errors import os_error
 from ..plan import report
