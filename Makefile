@@ -22,7 +22,7 @@ $(PLAN_STAMP): pyproject.toml
 	touch $@
 
 $(STAMP): $(PLAN_STAMP) pyproject.toml workloads/constraints-cpu.txt
-	$(BIN)/python -m pip install --quiet -e '.[dev,roles,workloads,eval,serve]' -c workloads/constraints-cpu.txt
+	$(BIN)/python -m pip install --quiet -e '.[dev,state,roles,workloads,eval,serve]' -c workloads/constraints-cpu.txt
 	touch $@
 
 plan: $(PLAN_STAMP)

@@ -6,11 +6,15 @@ is missing, :class:`PulumiCliMissing` says so in one line with how to install it
 
 from __future__ import annotations
 
+import os
 import shutil
 from typing import Callable
 
+from .. import config
 from ..policy.model import SECRET
-from .stacks import Project
+from ..state import Backend, describe
+from .backend import BackendError, ensure_bucket
+from .stacks import Project, read_stack_config
 
 INSTALL_HINT = "install it from https://www.pulumi.com/docs/install/ (e.g. `curl -fsSL https://get.pulumi.com | sh`)"
 
@@ -24,23 +28,53 @@ class DeployError(Exception):
     """The Pulumi CLI ran and failed; its own message is what the user needs."""
 
 
-def _stack(project: Project, stack: str, action: str):
+def backend_for(project: Project, stack: str) -> Backend:
+    """The stack's state backend: PULUMI_BACKEND_URL when the deployer names one, else the stack's
+    own (``state:``; by default a bucket of its provider and region)."""
+    raw, secret_keys = read_stack_config(project, stack)
+    prefix = config.NAMESPACE + ":"
+    cfg = config.parse(config.raw_from_config(raw), stack, [k[len(prefix):] for k in secret_keys if k.startswith(prefix)])
+    named = os.environ.get("PULUMI_BACKEND_URL")
+    return describe(named, cfg.state.secrets_provider) if named else cfg.state_backend()
+
+
+def _stack(project: Project, stack: str, action: str, api, backend: Backend):
+    secrets = None if backend.encryption == "passphrase" else _secrets_provider(project, stack)
+    opts = api.LocalWorkspaceOptions(env_vars={"PULUMI_BACKEND_URL": backend.url} if backend.url else None,
+                                     secrets_provider=secrets)
+    try:
+        if action == "up":  # the first `up` creates the stack in the backend; later ones select it
+            return api.create_or_select_stack(stack_name=stack, work_dir=str(project.root), opts=opts)
+        return api.select_stack(stack_name=stack, work_dir=str(project.root), opts=opts)
+    except api.errors.CommandError as exc:
+        if "no stack named" in str(exc).lower() or "not found" in str(exc).lower():
+            raise DeployError(f"stack {stack!r} does not exist in {backend.url or 'the default backend'} yet: "
+                              f"`infratech up {stack}` creates it") from None
+        raise DeployError(f"cannot select stack {stack!r} in {backend.url or 'the default backend'}: {exc}") from None
+
+
+def _secrets_provider(project: Project, stack: str) -> str:
+    raw, _ = read_stack_config(project, stack)
+    return config.raw_from_config(raw).get("state", {}).get("secrets_provider", "passphrase")
+
+
+def run(project: Project, stack: str, action: str, echo: Callable[[str], None] = print, api=None) -> dict:
+    """Run ``action`` (preview, up, destroy, outputs) on ``stack`` in its state backend (the
+    bucket made ready first for preview and up); returns the stack outputs for ``up`` and
+    ``outputs`` (secrets masked), an empty dict otherwise. ``api``: the Automation API module
+    (tests pass a recorder)."""
     if shutil.which("pulumi") is None:
         raise PulumiCliMissing(action)
-    from pulumi import automation as auto
+    if api is None:
+        from pulumi import automation as api  # the Pulumi CLI's driver; only deploying commands need it
 
-    try:
-        return auto.select_stack(stack_name=stack, work_dir=str(project.root))
-    except auto.errors.CommandError as exc:
-        raise DeployError(f"cannot select stack {stack!r}: {exc}") from None
-
-
-def run(project: Project, stack: str, action: str, echo: Callable[[str], None] = print) -> dict:
-    """Run ``action`` (preview, up, destroy, outputs) on ``stack``; returns the stack outputs
-    for ``up`` and ``outputs`` (secrets masked), an empty dict otherwise."""
-    from pulumi import automation as auto
-
-    st = _stack(project, stack, action)
+    backend = backend_for(project, stack)
+    if action in ("preview", "up"):
+        try:
+            ensure_bucket(backend, echo)
+        except BackendError as exc:
+            raise DeployError(str(exc)) from None
+    st = _stack(project, stack, action, api, backend)
     try:
         if action == "preview":
             st.preview(on_output=echo)
@@ -52,7 +86,7 @@ def run(project: Project, stack: str, action: str, echo: Callable[[str], None] =
             return _masked(st.outputs())
         else:
             raise ValueError(f"unknown action {action!r}")
-    except auto.errors.CommandError as exc:
+    except api.errors.CommandError as exc:
         raise DeployError(str(exc)) from None
     return {}
 

@@ -13,8 +13,13 @@ from .providers import ExistingSettings, OvhSettings, ScalewaySettings, _ovh_pla
 from .storage import Bucket, Network, ObjectStorage
 from .platform import Platform
 from .teams import Team
+from dataclasses import replace
+
+from ..endpoints import s3_endpoint
 from ..policy.model import Settings
+from ..state import Backend, describe, s3_url, state_bucket
 from .policy import Policy
+from .state import StateSettings
 
 
 class StackConfig(_Model):
@@ -38,6 +43,7 @@ class StackConfig(_Model):
     budget_eur_per_month: Optional[int] = Field(default=None, ge=0, strict=True)
     budget_enforced: bool = False
     policy: Policy = Policy()
+    state: StateSettings = StateSettings()
 
     @field_validator("provider")
     @classmethod
@@ -174,6 +180,23 @@ class StackConfig(_Model):
         region = _catalog.load().region(self.provider, self.region)
         assert region is not None
         return region
+
+    def state_backend(self) -> Backend:
+        """Where the stack's state goes: ``state.backend``, else a bucket ``<name>-pulumi-state`` on
+        the stack's own S3 endpoint (an existing cluster's object store), in its storage region."""
+        if self.state.backend is not None:
+            return describe(self.state.backend, self.state.secrets_provider)
+        if self.provider in CATALOG_PROVIDERS:
+            region = self.object_storage_region.lower()
+            endpoint = s3_endpoint(self.provider, region)
+        elif self.existing is not None and self.existing.object_store is not None:
+            region, endpoint = self.existing.object_store.region, self.existing.object_store.endpoint
+        else:
+            return describe("", self.state.secrets_provider)  # nothing of its own: the hosted default
+        backend = describe(s3_url(state_bucket(self.name), endpoint, region), self.state.secrets_provider)
+        if backend.country is None and self.provider == "existing" and self.existing is not None:
+            backend = replace(backend, country=self.existing.country)  # the operator's own store, where the cluster is
+        return backend
 
     def policy_settings(self) -> Settings:
         """The policy rules' settings for this stack (``policy:``, and ``budget_enforced``)."""

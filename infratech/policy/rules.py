@@ -12,6 +12,7 @@ from typing import Any, Iterator, Optional
 
 from .. import catalog as _catalog
 from .. import imageref
+from ..state import ABROAD_SECRETS, SECRETS_PROVIDERS
 from .model import COMPUTED, SECRET, Resource, Rule, Settings, Stack
 from .network import api_restricted, deployer_reaches_api, no_open_admin_ingress
 
@@ -189,6 +190,32 @@ def managed_pool_support(res: Resource, settings: Settings) -> list[str]:
             f"node pool (catalog source {offer.managed_pool_source}); check with the provider before relying on it"]
 
 
+def state_in_region(stack: Stack) -> list[str]:
+    """The Pulumi state (every resource, the encrypted secrets) and the key of its secrets stay in
+    the allowed area: a self-managed backend there, not a hosted service abroad."""
+    state = stack.outputs.get("state")
+    if not isinstance(state, dict):
+        return []
+    allowed, area = _allowed_countries(stack.settings), _area_name(stack.settings)
+    url, kind, country = state.get("url") or "(the default)", state.get("kind"), state.get("country")
+    problems = []
+    if kind == "hosted":
+        problems.append(f"state backend {url}: a hosted service{' in ' + country if country else ''}, not in {area}; "
+                        "use the stack's own bucket (unset state.backend) or an S3 backend in the area")
+    elif kind == "file":
+        problems.append(f"state backend {url}: a local path on the deploying machine, which cannot be shown to be in {area}")
+    elif kind != "s3":
+        problems.append(f"state backend {url}: {str(url).split(':', 1)[0]} is a US company's object store, not in {area}")
+    elif country is None:
+        problems.append(f"state backend {url}: endpoint {state.get('endpoint')} is not one whose country is known")
+    elif country not in allowed:
+        problems.append(f"state backend {url}: in {country}, not in {area}")
+    if state.get("encryption") in ABROAD_SECRETS:
+        problems.append(f"secrets provider {state['encryption']}: {SECRETS_PROVIDERS[state['encryption']]}; "
+                        "use a passphrase or hashivault:// with a Vault run in France")
+    return problems
+
+
 def budget(stack: Stack) -> list[str]:
     info = (stack.outputs.get("costs") or {}).get("budget") or {}
     if info.get("state") == "exceeded":
@@ -328,6 +355,10 @@ RULES: tuple[Rule, ...] = (
          pack_limitation="policy packs see secret values unwrapped, not whether they are secrets; infratech plan checks this rule"),
     Rule("secret-outputs", "Stack outputs that hold credentials are Pulumi secrets.", "Export them with pulumi.Output.secret.",
          "ANSSI: secrets encrypted in state", "stack", secret_outputs,
+         pack_limitation="policy packs do not see stack outputs; infratech plan checks this rule"),
+    Rule("state-in-region", "The Pulumi state and the key of its secrets stay in the allowed area.",
+         "Leave state.backend unset (a bucket of the stack's own provider and region) or name an S3 backend in the area; "
+         "secrets: a passphrase or hashivault://.", SNC, "stack", state_in_region,
          pack_limitation="policy packs do not see stack outputs; infratech plan checks this rule"),
     Rule("budget", "The stack's monthly cost at max nodes is within budget_eur_per_month.",
          "Raise the budget, lower max_nodes, or choose cheaper flavours (infratech cost compare).",

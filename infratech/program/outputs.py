@@ -53,6 +53,8 @@ def export(cfg: StackConfig, cluster: ClusterHandle, platform: Optional[Platform
         pulumi.export("training_runtime", platform.training_runtime)
         pulumi.export("charts", platform.charts)
     pulumi.export("kube_context", cluster.kube_context)
+    # where this stack's state and secrets live (infratech backend; the state-in-region rule)
+    pulumi.export("state", cfg.state_backend().to_dict())
     if cluster.api_access is not None:
         pulumi.export("api_access", cluster.api_access)
     pulumi.export("country", cluster.country)

@@ -14,6 +14,7 @@ from infratech.cli.plan import plan as run_plan
 from infratech.policy import BY_ID, RULES, Resource, Settings, Stack
 from infratech.policy.model import COMPUTED, SECRET
 from infratech.cli.stacks import Project
+from infratech.state import describe, s3_url
 
 FR = Settings()
 
@@ -143,6 +144,15 @@ CASES = {
     "managed-pool-support": (
         with_props(GPU_POOL, flavorName="a100-180"),
         [("H100 on MKS, recorded nowhere", GPU_POOL)],
+    ),
+    "state-in-region": (
+        stack(outputs={**OUTPUTS, "state": describe(s3_url("x-pulumi-state", "https://s3.gra.io.cloud.ovh.net", "gra")).to_dict()}),
+        [("the hosted service", stack(outputs={**OUTPUTS, "state": describe("https://api.pulumi.com").to_dict()})),
+         ("AWS S3 itself", stack(outputs={**OUTPUTS, "state": describe("s3://x-state?region=eu-west-3").to_dict()})),
+         ("a bucket in Frankfurt", stack(outputs={**OUTPUTS, "state": describe(s3_url("x", "https://s3.de.io.cloud.ovh.net", "de")).to_dict()})),
+         ("an unknown endpoint", stack(outputs={**OUTPUTS, "state": describe("s3://x?endpoint=minio.example.com").to_dict()})),
+         ("a key service abroad", stack(outputs={**OUTPUTS, "state": describe(
+             s3_url("x", "https://s3.gra.io.cloud.ovh.net", "gra"), "awskms://alias/pulumi?region=eu-west-3").to_dict()}))],
     ),
     "budget": (
         stack(outputs={"costs": {"budget": {"state": "within"}}}),

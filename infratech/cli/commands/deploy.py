@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import sys
 
-from ...exits import EXIT_POLICY
+from ...exits import EXIT_POLICY, EXIT_TOOL
 from ...policy import blocking
 from .. import deploy, plan as _plan
+from ..backend import BackendError, ensure_bucket
 
 ACTIONS = (
     ("preview", "pulumi preview of a stack"),
@@ -27,6 +28,30 @@ def add(sub) -> None:
         sp.add_argument("stack")
         sp.set_defaults(run=run)
     sub.add_parser("stacks", help="list the stacks of this project").set_defaults(run=run_stacks)
+    be = sub.add_parser("backend", help="where the stack's Pulumi state and secrets live (a bucket in its own region)",
+                        description="The self-managed backend preview, up and destroy use unless PULUMI_BACKEND_URL names "
+                        "another: by default a versioned, encrypted bucket <name>-pulumi-state on the stack's own S3 endpoint.")
+    be.add_argument("stack")
+    be.add_argument("--create", action="store_true", help="create the bucket when missing (versioned, encrypted); needs S3 keys")
+    be.set_defaults(run=run_backend)
+
+
+def run_backend(args, project) -> int:
+    backend = deploy.backend_for(project, args.stack)
+    where = ", ".join(x for x in (backend.provider, backend.region, backend.country) if x) or "location unknown"
+    print(f"backend: {backend.url or '(Pulumi Cloud, the hosted default)'}")
+    print(f"where: {where}")
+    print(f"secrets: {backend.encryption}")
+    print(f"login: pulumi login '{backend.url}'" if backend.url else "login: name one in state.backend")
+    if args.create:
+        try:
+            created = ensure_bucket(backend)
+        except BackendError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_TOOL
+        if not created:
+            print(f"the bucket {backend.bucket} exists already")
+    return 0
 
 
 def run_stacks(args, project) -> int:

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_ovh as ovh
 
 from ...config import Pool, StackConfig
+from ...endpoints import s3_endpoint
 from ..handle import ClusterHandle, ObjectStoreHandle
 from .common import api_access, pool_handle
 
@@ -33,10 +34,6 @@ S3_ACTIONS = (
 
 
 GPU_POOL_TIMEOUT = "3h"
-
-
-def s3_endpoint(storage_region: str) -> str:
-    return f"https://s3.{storage_region.lower()}.io.cloud.ovh.net"
 
 
 def bucket_policy(bucket_names: list[str]) -> str:
@@ -242,7 +239,7 @@ class OvhCluster(pulumi.ComponentResource):
         )
         cred = ovh.cloudproject.S3Credential(f"{name}-s3-credential", service_name=project, user_id=user.id, opts=child)
         return ObjectStoreHandle(
-            endpoint=s3_endpoint(region),
+            endpoint=s3_endpoint("ovh", region),
             # what S3 clients sign with (SigV4 credential scope): OVHcloud's own S3 examples
             # (`aws configure`, rclone, boto3) use the lower-case region, as in the endpoint's host
             # name; the bucket API above takes it upper-case

@@ -25,6 +25,7 @@ import pulumi
 import pulumiverse_scaleway as scw
 
 from ...config import Pool, StackConfig
+from ...endpoints import s3_endpoint
 from ..handle import ClusterHandle, ObjectStoreHandle
 from .common import api_access, pool_handle
 
@@ -36,10 +37,6 @@ OBJECT_STORAGE_PERMISSIONS = (
     "ObjectStorageObjectsWrite",
     "ObjectStorageObjectsDelete",
 )
-
-
-def s3_endpoint(region: str) -> str:
-    return f"https://s3.{region}.scw.cloud"
 
 
 def _tags(labels: dict[str, str]) -> list[str]:
@@ -320,7 +317,7 @@ class ScalewayCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["secret_key"]),
         )
         return ObjectStoreHandle(
-            endpoint=s3_endpoint(region),
+            endpoint=s3_endpoint("scaleway", region),
             region=region,
             buckets=buckets,
             access_key_id=pulumi.Output.secret(key.access_key),
