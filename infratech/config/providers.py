@@ -111,6 +111,10 @@ class ScalewaySettings(_Model):
     oidc: Optional[Oidc] = None
     gateway_type: Literal["VPC-GW-S", "VPC-GW-M", "VPC-GW-L", "VPC-GW-XL"] = "VPC-GW-S"
     root_volume_type: Literal["l_ssd", "sbs_5k", "sbs_15k"] = "sbs_15k"
+    api_key_rotation_days: int = Field(
+        default=90, ge=7, le=365, strict=True,
+        description="the object-storage API key is replaced by the first `up` after this many days (docs/providers/scaleway.md)",
+    )
     data_project: bool = Field(
         default=True,
         description="put the buckets in a project of their own, so that the platform's API key reaches only them",

@@ -21,7 +21,7 @@ EU_COUNTRIES = frozenset(
 )
 # the Pulumi packages of the cloud providers this project provisions on; anything else is foreign
 PACKAGE_PROVIDER = {"ovh": "ovh", "scaleway": "scaleway"}
-NEUTRAL_PACKAGES = {"kubernetes", "random", "pulumi"}
+NEUTRAL_PACKAGES = {"kubernetes", "random", "time", "pulumi"}  # create nothing at a provider
 GPU_TAINT = "nvidia.com/gpu"
 _EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 # chart values that name where a credential is, not the credential (grafana.admin.passwordKey)

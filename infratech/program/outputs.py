@@ -51,6 +51,7 @@ def export(cfg: StackConfig, cluster: ClusterHandle, platform: Optional[Platform
         pulumi.export("storage_classes", list(platform.storage_classes))
         pulumi.export("serving_namespace", platform.serving_namespace)
         pulumi.export("training_runtime", platform.training_runtime)
+        pulumi.export("priority_classes", list(platform.priority_classes))
         pulumi.export("charts", platform.charts)
     pulumi.export("kube_context", cluster.kube_context)
     # where this stack's state and secrets live (infratech backend; the state-in-region rule)

@@ -112,6 +112,28 @@ def test_a_gpu_model_the_stack_lacks_should_exit_2(project, plan_outputs, capsys
     assert code == 2 and "gpus.model: 'b200' is not a GPU model of stack 'ovh-gra11'" in err
 
 
+@pytest.mark.parametrize("kind,example", [("train", "train-tiny.yaml"), ("eval", "eval-tiny.yaml")])
+def test_a_priority_class_the_stack_lacks_should_exit_2_naming_the_classes(kind, example, project, plan_outputs, capsys, tmp_path):
+    job = yaml.safe_load((EXAMPLES / example).read_text())
+    job["priority"] = "urgent"
+    path = tmp_path / "urgent.yaml"
+    path.write_text(yaml.safe_dump(job))
+    code, _, err = submit(project, ["submit", kind, str(path), "--dry-run"], capsys)
+    assert code == 2
+    assert "priority: 'urgent' is not a priority class of stack 'ovh-gra11'; classes: production, research, preemptible" in err
+
+
+def test_a_known_priority_class_should_label_the_job_for_kueue(project, plan_outputs, capsys, tmp_path):
+    job = yaml.safe_load((EXAMPLES / "train-tiny.yaml").read_text())
+    job["priority"] = "research"
+    path = tmp_path / "research.yaml"
+    path.write_text(yaml.safe_dump(job))
+    code, out, err = submit(project, ["submit", "train", str(path), "--dry-run"], capsys)
+    assert code == 0, err
+    [trainjob] = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "TrainJob"]
+    assert trainjob["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "research"
+
+
 def test_values_the_chart_refuses_should_exit_2_with_helms_message(project, plan_outputs, capsys, tmp_path):
     """The chart's schema has the last word on what the job file does not check itself (suite names)."""
     job = yaml.safe_load((EXAMPLES / "eval-tiny.yaml").read_text())

@@ -40,6 +40,7 @@ class Resource:
     secret_outputs: list[str]
     protect: bool
     ignore_changes: list[str] = field(default_factory=list)  # inputs the engine leaves alone after creation
+    replace_on_changes: list[str] = field(default_factory=list)  # inputs whose change replaces the resource
     custom_timeouts: dict[str, str] = field(default_factory=dict)  # create/update/delete waits, where set
     children: list["Resource"] = field(default_factory=list, repr=False)
 
@@ -118,6 +119,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                     secret_outputs=sorted(set(request.additionalSecretOutputs)),
                     protect=bool(request.protect),
                     ignore_changes=list(request.ignoreChanges),
+                    replace_on_changes=list(request.replaceOnChanges),
                     custom_timeouts={k: v for k, v in (("create", request.customTimeouts.create),
                                                        ("update", request.customTimeouts.update),
                                                        ("delete", request.customTimeouts.delete)) if v},

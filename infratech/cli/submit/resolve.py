@@ -65,6 +65,7 @@ class Target:
     kube_context: Optional[str]
     object_store_port: int
     gpu_pools: tuple[Pool, ...]
+    priority_classes: tuple[str, ...] = ()  # the Kueue WorkloadPriorityClasses of the stack
 
     def pools_of(self, model: str) -> list[Pool]:
         return [p for p in self.gpu_pools if p.gpu_model == model]
@@ -106,6 +107,7 @@ def target(outputs: dict[str, Any], stack: str, team: str, source: str = "job fi
         kube_context=outputs.get("kube_context"),
         object_store_port=_port(store.get("endpoint") if isinstance(store, dict) else None),
         gpu_pools=pools,
+        priority_classes=tuple(outputs.get("priority_classes") or ()),
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .models import EvalJob, Image, ServeJob, TrainJob
+from .models import EvalJob, Image, JobFileError, ServeJob, TrainJob
 from .resolve import Target, gpu_model
 
 CHART = {"train": "llm-train", "eval": "llm-eval", "serve": "llm-serve"}
@@ -126,6 +126,10 @@ def serve_values(job: ServeJob, t: Target, defaults: dict[str, Any], source: str
 def release(kind: str, job, t: Target, charts_dir: Path, source: str = "job file") -> Release:
     """The chart, release name, namespace and values that submit ``job``."""
     chart = CHART[kind]
+    priority = getattr(job, "priority", None)
+    if priority is not None and priority not in t.priority_classes:
+        known = ", ".join(t.priority_classes) or "none (the stack's platform has no Kueue)"
+        raise JobFileError(source, [f"priority: {priority!r} is not a priority class of stack {t.stack!r}; classes: {known}"])
     defaults = chart_defaults(charts_dir, chart)
     build = {"train": train_values, "eval": eval_values, "serve": serve_values}[kind]
     values = build(job, t, defaults, source)

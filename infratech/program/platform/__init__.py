@@ -36,6 +36,7 @@ class PlatformHandle:
     storage_classes: tuple[str, ...] = ()
     serving_namespace: Optional[str] = None
     training_runtime: Optional[str] = None
+    priority_classes: tuple[str, ...] = ()  # Kueue WorkloadPriorityClasses jobs may name
     charts: dict[str, str] = field(default_factory=dict)  # chart -> pinned version installed
 
 
@@ -72,9 +73,10 @@ class Platform(pulumi.ComponentResource):
         tenancy = Tenancy("tenancy", cfg, cluster, provider, child)
         if p.tenancy:
             Admission("admission", cfg, provider, child)
-        queues = {}
+        queues, priority_classes = {}, ()
         if p.kueue:
-            queues = Queues("queues", cfg, cluster, provider, tenancy.namespaces, monitors, child).queues
+            queuing = Queues("queues", cfg, cluster, provider, tenancy.namespaces, monitors, child)
+            queues, priority_classes = queuing.queues, queuing.priority_classes
             installed("kueue")
         if p.trainer:
             Training("training", cfg, provider, child)
@@ -86,7 +88,7 @@ class Platform(pulumi.ComponentResource):
             if cluster.object_store is not None:
                 installed("csi-s3")
         if p.serving:
-            Serving("serving", cfg, provider, monitors, child)
+            Serving("serving", cfg, cluster, provider, monitors, child)
             installed("keda", "cert-manager")
 
         self.handle = PlatformHandle(
@@ -94,6 +96,7 @@ class Platform(pulumi.ComponentResource):
             storage_classes=tuple(classes),
             serving_namespace=SERVING_NAMESPACE if p.serving else None,
             training_runtime=RUNTIME if p.trainer else None,
+            priority_classes=priority_classes,
             charts=dict(sorted(charts.items())),
         )
         self.register_outputs({"charts": self.handle.charts})

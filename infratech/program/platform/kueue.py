@@ -12,6 +12,7 @@ Jobs in team namespaces are managed by Kueue even without a queue label.
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any, Optional
 
 import pulumi
@@ -30,6 +31,25 @@ API = "kueue.x-k8s.io/v1beta2"
 COHORT = "infratech"
 GPU = "nvidia.com/gpu"
 FRAMEWORKS = ("batch/job", "jobset.x-k8s.io/jobset", "trainer.kubeflow.org/trainjob")
+# Kueue WorkloadPriorityClasses (label kueue.x-k8s.io/priority-class on a job): a higher value may
+# preempt a lower one within the team's ClusterQueue (preemption.withinClusterQueue: LowerPriority).
+# A job without a class gets 0, as preemptible.
+PRIORITY_CLASSES = (
+    ("production", 1000, "Runs that serve a release or a deadline; preempts research and preemptible jobs"),
+    ("research", 100, "Experiments; preempts preemptible jobs, yields to production"),
+    ("preemptible", 0, "Whatever is left: first to be preempted"),
+)
+
+
+class WorkloadPriorityClass(pulumi.CustomResource):
+    """Kueue's WorkloadPriorityClass, whose ``value`` and ``description`` sit at the top level of
+    the object, where pulumi_kubernetes' Python ``CustomResource`` only sends ``spec``. The
+    provider applies any ``kubernetes:<apiVersion>:<Kind>`` resource's inputs as the object."""
+
+    def __init__(self, name: str, value: int, description: str, opts: pulumi.ResourceOptions):
+        props = {"apiVersion": API, "kind": "WorkloadPriorityClass", "metadata": meta(name), "value": value, "description": description}
+        super().__init__(f"kubernetes:{API}:WorkloadPriorityClass", f"priority-{name}", props,
+                         pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=metadata.version("pulumi_kubernetes"))))
 
 
 # Pulling and starting the training image on a node that is up: the whole timeout where no GPU pool
@@ -169,6 +189,9 @@ class Queues(pulumi.ComponentResource):
             for model in models
         ]
         cohort = k8s.apiextensions.CustomResource("cohort", api_version=API, kind="Cohort", metadata=meta(COHORT), spec={}, opts=after)
+        for name, value, description in PRIORITY_CLASSES:
+            WorkloadPriorityClass(name, value, description, after)
+        self.priority_classes = tuple(name for name, _, _ in PRIORITY_CLASSES)
         self.queues = {}
         for team in cfg.teams:
             cq = k8s.apiextensions.CustomResource(

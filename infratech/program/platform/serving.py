@@ -17,7 +17,9 @@ import pulumi_kubernetes as k8s
 from ...config import StackConfig
 from ...policy.admission import WORKLOADS_LABEL
 from .base import Namespace, child_opts, meta
+from ..handle import ClusterHandle
 from .charts import PINS, release
+from .tenancy import object_store_secret, policy_rules, team_groups
 
 NAMESPACE = "serving"
 GATEWAY_SERVICE = "llm-gateway"
@@ -36,10 +38,26 @@ def cert_manager_values(cfg: StackConfig) -> dict[str, Any]:
     return {"crds": {"enabled": True, "keep": True}}
 
 
+# what charts/llm-serve renders (templates/*.yaml), which team members install and remove
+_ALL = ["get", "list", "watch", "create", "update", "patch", "delete"]
+DEPLOYER_RULES = [
+    (["apps"], ["deployments"], _ALL),
+    ([""], ["services", "configmaps"], _ALL),
+    (["networking.k8s.io"], ["networkpolicies"], _ALL),
+    (["policy"], ["poddisruptionbudgets"], _ALL),
+    (["keda.sh"], ["scaledobjects"], _ALL),
+    (["monitoring.coreos.com"], ["servicemonitors"], _ALL),
+    ([""], ["pods", "pods/log", "events"], ["get", "list", "watch"]),
+]
+
+
 class Serving(pulumi.ComponentResource):
-    def __init__(self, name: str, cfg: StackConfig, provider, after=(), opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, cfg: StackConfig, cluster: ClusterHandle, provider, after=(), opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("infratech:platform:Serving", name, None, opts)
         ns = Namespace(NAMESPACE, provider, self, labels={"infratech.io/component": "serving", WORKLOADS_LABEL: "true"})
+        # the serving init step reads the promoted checkpoint with the same Secret jobs use
+        object_store_secret("serving-object-store", cluster, ns.name, child_opts(self, provider, depends_on=[ns.resource]))
+        self._deployers(cfg, provider, ns)
         keda_pin, cm_pin = PINS["keda"], PINS["cert-manager"]
         keda_ns = Namespace(keda_pin.namespace, provider, self, labels={"infratech.io/component": "serving"})
         release(keda_pin, keda_values(cfg), child_opts(self, provider, depends_on=[keda_ns.resource, *after]))
@@ -138,3 +156,19 @@ class Serving(pulumi.ComponentResource):
                 opts=child_opts(self, provider, depends_on=[ns.resource]),
             )
         self.register_outputs({"namespace": NAMESPACE, "issuer": issuer})
+
+    def _deployers(self, cfg: StackConfig, provider, ns: Namespace) -> None:
+        """Team members may deploy llm-serve releases here: the kinds the chart renders (with the
+        tenancy guardrails, which give them their rights in their own namespaces too)."""
+        groups = [g for team in cfg.teams for g in team_groups(team)]
+        if not groups or not cfg.platform.tenancy:
+            return
+        role = k8s.rbac.v1.Role("serving-deployer", metadata=meta("serving-deployer", ns.name), rules=policy_rules(DEPLOYER_RULES),
+                                opts=child_opts(self, provider, depends_on=[ns.resource]))
+        k8s.rbac.v1.RoleBinding(
+            "serving-deployer",
+            metadata=meta("serving-deployer", ns.name),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name="serving-deployer"),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="Group", name=g, api_group="rbac.authorization.k8s.io") for g in groups],
+            opts=child_opts(self, provider, depends_on=[ns.resource, role]),
+        )

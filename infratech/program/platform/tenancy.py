@@ -60,8 +60,25 @@ def gpu_ceiling(cfg: StackConfig, cluster: ClusterHandle, team: Team) -> int:
     return total
 
 
-def _rules(rules) -> list[k8s.rbac.v1.PolicyRuleArgs]:
-    return [k8s.rbac.v1.PolicyRuleArgs(api_groups=g, resources=r, verbs=v) for g, r, v in rules]
+def object_store_secret(resource_name: str, cluster: ClusterHandle, namespace: str, opts: pulumi.ResourceOptions) -> None:
+    """The Secret ``object-store`` that jobs and the serving init step load with ``envFrom``:
+    keys, endpoint, region and one ``S3_BUCKET_<PURPOSE>`` per bucket. Nothing without a store."""
+    store = cluster.object_store
+    if store is None:
+        return
+    data = {
+        "AWS_ACCESS_KEY_ID": store.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": store.secret_access_key,
+        "AWS_ENDPOINT_URL": pulumi.Output.from_input(store.endpoint),
+        "AWS_REGION": pulumi.Output.from_input(store.region),
+    }
+    for purpose, bucket in sorted(store.buckets.items()):
+        data[f"S3_BUCKET_{purpose.upper().replace('-', '_')}"] = pulumi.Output.from_input(bucket)
+    k8s.core.v1.Secret(resource_name, metadata=meta(OBJECT_STORE_SECRET, namespace), type="Opaque", string_data=data, opts=opts)
+
+
+def policy_rules(spec) -> list[k8s.rbac.v1.PolicyRuleArgs]:
+    return [k8s.rbac.v1.PolicyRuleArgs(api_groups=g, resources=r, verbs=v) for g, r, v in spec]
 
 
 def _store_port(endpoint: str) -> int:
@@ -96,7 +113,7 @@ class Tenancy(pulumi.ComponentResource):
         if guard and cfg.teams:
             subjects = [k8s.rbac.v1.SubjectArgs(kind="Group", name=g, api_group="rbac.authorization.k8s.io") for t in cfg.teams for g in team_groups(t)]
             role = k8s.rbac.v1.ClusterRole(
-                "researchers-read", metadata=meta("infratech-researchers"), rules=_rules(READER_RULES), opts=child_opts(self, provider)
+                "researchers-read", metadata=meta("infratech-researchers"), rules=policy_rules(READER_RULES), opts=child_opts(self, provider)
             )
             k8s.rbac.v1.ClusterRoleBinding(
                 "researchers-read",
@@ -119,24 +136,7 @@ class Tenancy(pulumi.ComponentResource):
         )
 
     def _object_store_secret(self, team: Team, ns: Namespace) -> None:
-        store = self._cluster.object_store
-        if store is None:
-            return
-        data = {
-            "AWS_ACCESS_KEY_ID": store.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": store.secret_access_key,
-            "AWS_ENDPOINT_URL": pulumi.Output.from_input(store.endpoint),
-            "AWS_REGION": pulumi.Output.from_input(store.region),
-        }
-        for purpose, bucket in sorted(store.buckets.items()):
-            data[f"S3_BUCKET_{purpose.upper().replace('-', '_')}"] = pulumi.Output.from_input(bucket)
-        k8s.core.v1.Secret(
-            f"{team.name}-object-store",
-            metadata=meta(OBJECT_STORE_SECRET, ns.name),
-            type="Opaque",
-            string_data=data,
-            opts=self._opts(ns),
-        )
+        object_store_secret(f"{team.name}-object-store", self._cluster, ns.name, self._opts(ns))
 
     def _quota(self, team: Team, ns: Namespace) -> None:
         hard = {
@@ -167,7 +167,7 @@ class Tenancy(pulumi.ComponentResource):
         )
 
     def _rbac(self, team: Team, ns: Namespace) -> None:
-        role = k8s.rbac.v1.Role(f"{team.name}-member", metadata=meta("team-member", ns.name), rules=_rules(MEMBER_RULES), opts=self._opts(ns))
+        role = k8s.rbac.v1.Role(f"{team.name}-member", metadata=meta("team-member", ns.name), rules=policy_rules(MEMBER_RULES), opts=self._opts(ns))
         k8s.rbac.v1.RoleBinding(
             f"{team.name}-member",
             metadata=meta("team-member", ns.name),

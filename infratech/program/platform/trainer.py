@@ -21,6 +21,8 @@ from .charts import PINS, release
 RUNTIME = "torch-distributed-infratech"
 SHM_LIMIT = "64Gi"
 
+# the workload images' numeric user: non-root, 10000 or more (as the charts' runAsUser)
+RUN_AS_USER = 10001
 NCCL_ENV = [
     # fail a collective that hangs instead of blocking the job forever; torchrun restarts it
     {"name": "TORCH_NCCL_ASYNC_ERROR_HANDLING", "value": "1"},
@@ -52,6 +54,8 @@ def runtime_spec(cfg: StackConfig) -> dict[str, Any]:
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },

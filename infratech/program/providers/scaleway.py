@@ -19,10 +19,12 @@ Facts this follows (see docs/providers/scaleway.md):
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 import pulumi
 import pulumiverse_scaleway as scw
+import pulumiverse_time as time
 
 from ...config import Pool, StackConfig
 from ...endpoints import s3_endpoint
@@ -37,6 +39,15 @@ OBJECT_STORAGE_PERMISSIONS = (
     "ObjectStorageObjectsWrite",
     "ObjectStorageObjectsDelete",
 )
+
+
+KEY_GRACE_DAYS = 14
+
+
+def _plus_grace(rotation_rfc3339: str) -> str:
+    """When the key expires: its rotation time plus the grace period (RFC 3339, UTC)."""
+    due = datetime.fromisoformat(rotation_rfc3339.replace("Z", "+00:00"))
+    return (due + timedelta(days=KEY_GRACE_DAYS)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _tags(labels: dict[str, str]) -> list[str]:
@@ -309,12 +320,17 @@ class ScalewayCluster(pulumi.ComponentResource):
             ],
             opts=child,
         )
+        # the key expires: a time_rotating resource comes due every api_key_rotation_days, and the
+        # first `up` after that replaces it (new key first, then the old one goes); the key itself
+        # lives KEY_GRACE_DAYS longer, so a late `up` does not cut the workloads off at once
+        rotation = time.Rotating(f"{name}-s3-key-rotation", rotation_days=self._cfg.scaleway.api_key_rotation_days, opts=child)
         key = scw.iam.ApiKey(
             f"{name}-s3-key",
             application_id=app.id,
             default_project_id=project_id,
             description=f"{name}: S3 access for the cluster's workloads",
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["secret_key"]),
+            expires_at=rotation.rotation_rfc3339.apply(_plus_grace),
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["secret_key"], replace_on_changes=["expiresAt"]),
         )
         return ObjectStoreHandle(
             endpoint=s3_endpoint("scaleway", region),

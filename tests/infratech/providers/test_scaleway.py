@@ -196,3 +196,14 @@ def test_deployer_joins_the_acl_and_the_platform_waits_for_the_system_pool(proje
     system = [name for name, r in by_name.items() if r.inputs["labels"]["infratech.io/role"] == "system"]
     assert system and all(by_name[n].urn in provider.dependencies for n in system)
     assert all(r.urn not in provider.dependencies for n, r in by_name.items() if n not in system)
+
+
+def test_the_object_storage_key_expires_and_rotates(train, variant):
+    rotation = train.one("time:index/rotating:Rotating")
+    key = train.one("scaleway:iam/apiKey:ApiKey")
+    assert rotation.inputs["rotationDays"] == 90
+    assert rotation.urn in key.dependencies and key.inputs["expiresAt"] == COMPUTED, "the expiry follows the rotation"
+    assert key.replace_on_changes == ["expiresAt"], "a new expiry is a new key"
+    assert scw_provider._plus_grace("2027-03-01T10:00:00Z") == "2027-03-15T10:00:00Z"
+    shorter = variant("scaleway-fr-par-2-h100", lambda c: c["infratech:scaleway"].update(api_key_rotation_days=30))
+    assert shorter.one("time:index/rotating:Rotating").inputs["rotationDays"] == 30
