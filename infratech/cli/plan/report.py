@@ -10,6 +10,7 @@ import json
 from typing import Any, Iterator, Optional
 
 from ...costs import eur, eur_rate
+from .diagram import to_mermaid
 from .runtime import COMPUTED, Recording, Resource
 
 FORMAT_VERSION = 3  # 2: top-level `costs`; 3: top-level `policy` (verdicts)
@@ -225,17 +226,31 @@ def _cost_text(costs: dict) -> list[str]:
     return lines
 
 
+BAR_WIDTH = 24
+
+
+def cost_bar(month: dict, largest: float) -> str:
+    """A pool's EUR/month as a bar: ``█`` up to min nodes, ``▓`` up to desired, ``░`` up to max,
+    scaled to the most expensive pool at max; ``unknown`` where the price is."""
+    if month.get("max") is None or largest <= 0:
+        return "unknown"
+    cells = [round(BAR_WIDTH * month[s] / largest) for s in SCENARIOS]
+    return "█" * cells[0] + "▓" * (cells[1] - cells[0]) + "░" * (cells[2] - cells[1]) or "·"
+
+
 def _cost_markdown(costs: dict) -> list[str]:
     out = [
         "## Costs",
         "",
         f"{_cost_header(costs)}; known before anything is created.",
         "",
-        "| " + " | ".join(COST_COLUMNS) + " |",
-        "|---|---|---|---:|---|---:|---:|---:|",
+        "| " + " | ".join(COST_COLUMNS) + " | min █ desired ▓ max ░ |",
+        "|---|---|---|---:|---|---:|---:|---:|---|",
     ]
-    for row in _cost_rows(costs):
-        out.append("| " + " | ".join(row) + " |")
+    largest = max((p["eur_per_month"]["max"] or 0 for p in costs["pools"]), default=0)
+    bars = [cost_bar(p["eur_per_month"], largest) for p in costs["pools"]]
+    for i, row in enumerate(_cost_rows(costs)):
+        out.append("| " + " | ".join(row) + f" | {bars[i] if i < len(bars) else ''} |")
     out.append("")
     unknown = _unknown_line(costs)
     if unknown:
@@ -284,6 +299,10 @@ def to_markdown(rec: Recording, verdicts: Optional[list] = None) -> str:
         "",
         f"Project `{rec.project}`, {len(rec.resources)} resources, produced offline by running the "
         "Pulumi program under the SDK's mock runtime. Nothing was created.",
+        "",
+        "```mermaid",
+        to_mermaid(rec).rstrip(),
+        "```",
         "",
         "| resource | name | parent | key properties |",
         "|---|---|---|---|",
