@@ -57,7 +57,7 @@ class Pool(_Model):
     desired_nodes: int = Field(default=1, ge=0, le=1000, strict=True)
     autoscale: bool = False
     # bare metal only: the servers of the pool (its size is their number)
-    hosts: tuple[Host, ...] = ()
+    hosts: tuple[Host, ...] = Field(default=(), validate_default=True)
     labels: Labels = Field(default_factory=dict)
     taints: tuple[Taint, ...] = ()
     # OVHcloud only
@@ -290,8 +290,7 @@ def _outscale_gpus(v: Any, info: ValidationInfo) -> Any:
     if name == "gpu_model":
         if v is None:
             cat = _catalog.load()
-            sold = ", ".join(o.flavor for o in cat.offers("outscale") if o.is_gpu and cat.region("outscale", region or "")
-                             and o.sold_in(region))
+            sold = ", ".join(o.flavor for o in cat.offers("outscale") if o.is_gpu and region in (o.regions or ()))
             raise ValueError(f"is required for {role!r} pools on 3DS Outscale: the flexible GPU model"
                              + (f"; sold in {region}: {sold}" if sold else ""))
         problem = fgpu_problems(info.data.get("flavor") or "", v, 1, region).get("gpu_model")

@@ -49,11 +49,12 @@ def fgpu_problems(flavor: str, model: str, count: int, region: Optional[str]) ->
     offer = cat.offer("outscale", model)
     if region is not None and cat.region("outscale", region) is None:
         region = None  # an unknown region is reported on its own
-    sold = [o.flavor for o in cat.offers("outscale") if o.is_gpu and region and o.sold_in(region)]
+    # an fGPU model counts as sold in a region only where a source names that region
+    sold = [o.flavor for o in cat.offers("outscale") if o.is_gpu and region and region in (o.regions or ())]
     if offer is None or not offer.is_gpu:
         allowed = f"allowed in {region}: {', '.join(sold)}" if region else "see `infratech catalog`"
         return {"gpu_model": f"{model!r} is not an Outscale flexible GPU model; {allowed}"}
-    if region is not None and not offer.sold_in(region):
+    if region is not None and region not in (offer.regions or ()):
         where = ", ".join(offer.regions or ()) or "no region our sources name"
         return {"gpu_model": f"{model} is sold in {where}, not in {region}; allowed there: {', '.join(sold)}"}
     problems = {}

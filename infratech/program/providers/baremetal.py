@@ -59,6 +59,6 @@ class BaremetalCluster(pulumi.ComponentResource):
                 "api_endpoint": settings.api_endpoint or first_server,
                 "hosts": hosts,
             },
-            join_token=self.token.result,
+            join_token=pulumi.Output.secret(self.token.result),
         )
         self.register_outputs({})

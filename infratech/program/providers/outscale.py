@@ -129,7 +129,7 @@ class OutscaleCluster(pulumi.ComponentResource):
                 "hosts": hosts,
             },
             api_access=api_access(s.api_allowed_cidrs, s.deployer_cidrs),
-            join_token=self.token.result,
+            join_token=pulumi.Output.secret(self.token.result),
         )
         self.register_outputs({"api_endpoint": self.api.dns_name, "bastion": bastion_ip.public_ip})
 
