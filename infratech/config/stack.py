@@ -70,7 +70,9 @@ class StackConfig(_Model):
             raise ValueError(f"is required for {PROVIDER_TITLES[provider]}; allowed: {allowed}")
         if v not in regions or not regions[v].kubernetes:
             allowed = ", ".join(sorted(r for r, facts in regions.items() if facts.kubernetes))
-            raise ValueError(f"not a region where {PROVIDER_TITLES[provider]} runs managed Kubernetes; allowed: {allowed}")
+            where = (f"a region of {PROVIDER_TITLES[provider]} offered for clusters" if provider in SELF_BUILT_PROVIDERS
+                     else f"a region where {PROVIDER_TITLES[provider]} runs managed Kubernetes")
+            raise ValueError(f"not {where}; allowed: {allowed}")
         return v
 
     @field_validator("ovh", "scaleway", "network", "object_storage")
