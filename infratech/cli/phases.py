@@ -15,6 +15,10 @@ infrastructure -> bootstrap -> platform, each idempotent, each resumable.
   platform on it (a kubeconfig computed in the same run makes pulumi-kubernetes replace every
   platform object: pulumi/pulumi-kubernetes#4019, #1148).
 
+Before an ``up`` on a bootstrapped cluster, hosts that leave the stack file are drained and deleted
+from the cluster (and their RKE2 node-password secret removed, rancher/rke2#4852) while their
+machines still run; a failure stops the run and keeps the machines.
+
 Done means: the bootstrap has written the kubeconfig. Then infrastructure and bootstrap are skipped
 on a rerun (the platform phase's ``up`` applies infrastructure changes as well); the platform's
 ``up`` always runs, and changes nothing when nothing changed.
@@ -36,6 +40,7 @@ from pulumi import automation as auto
 from ..config.common import NAMESPACE, SELF_BUILT_PROVIDERS
 from ..exits import EXIT_BAD_INPUT, EXIT_TOOL
 from . import deploy, inventory as _inventory
+from .plan import record
 from .stacks import Project, read_stack_config
 
 PHASES = ("infrastructure", "bootstrap", "platform")
@@ -68,6 +73,14 @@ def run_ansible(argv: list[str], env: dict[str, str], cwd: Path) -> int:
     return subprocess.run(argv, env={**os.environ, **env}, cwd=cwd, check=False).returncode
 
 
+# kubectl's arguments, its extra environment -> exit status
+Kubectl = Callable[[list[str], dict[str, str]], int]
+
+
+def run_kubectl(argv: list[str], env: dict[str, str]) -> int:
+    return subprocess.run(["kubectl", *argv], env={**os.environ, **env}, check=False).returncode
+
+
 @dataclass
 class Runner:
     project_root: Path
@@ -75,6 +88,9 @@ class Runner:
     stack: Stack
     ansible: Ansible = run_ansible
     echo: Callable[[str], None] = print
+    kubectl: Kubectl = run_kubectl
+    # the host names the stack file plans now (None: unknown, nothing is retired)
+    planned_hosts: Callable[[], Optional[set[str]]] = lambda: None
     ran: list[str] = field(default_factory=list)
 
     def run(self, only: Optional[str] = None) -> list[str]:
@@ -103,12 +119,38 @@ class Runner:
 
     # -- phases -----------------------------------------------------------------------------
     def _infrastructure(self) -> None:
+        if self._bootstrapped():
+            self._retire("infrastructure")
         self.stack.up(self._say)
 
     def _platform(self) -> None:
         if not self._bootstrapped():
             raise PhaseFailed("platform", f"no {KUBECONFIG_KEY} in the stack's config: run the bootstrap phase first")
+        self._retire("platform")
         self.stack.up(self._say)
+
+    def _retire(self, phase: str) -> None:
+        """Nodes that leave the stack are drained and deleted from the cluster before the ``up``
+        that deletes their machines, and their RKE2 node-password secret removed, so that a host
+        that comes back under the same name can join again (rancher/rke2#4852)."""
+        planned = self.planned_hosts()
+        hosts = (self.stack.outputs().get("inventory", ({}, False))[0] or {}).get("hosts") or []
+        leaving = [h["name"] for h in hosts if planned is not None and h.get("name") not in planned]
+        if not leaving:
+            return
+        with tempfile.TemporaryDirectory(prefix="infratech-retire-") as tmp:
+            kubeconfig = Path(tmp) / "kubeconfig"
+            fd = os.open(kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(self.stack.get_config(KUBECONFIG_KEY) or "")
+            for name in leaving:
+                self.echo(f"[{phase}] node {name} leaves the stack: drained and deleted from the cluster first")
+                for argv in (["drain", name, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=15m"],
+                             ["delete", "node", name, "--ignore-not-found"],
+                             ["-n", "kube-system", "delete", "secret", f"{name}.node-password.rke2", "--ignore-not-found"]):
+                    status = self.kubectl(argv, {"KUBECONFIG": str(kubeconfig)})
+                    if status != 0:
+                        raise PhaseFailed(phase, f"kubectl {' '.join(argv[:2])} exited {status}; its machine is kept")
 
     def _bootstrap(self) -> None:
         outputs = self.stack.outputs()
@@ -184,6 +226,12 @@ def add_arguments(parser) -> None:
                         help="self-built clusters (outscale, baremetal): rerun this phase only")
 
 
+def _planned_hosts(project: Project, stack: str) -> set[str]:
+    """The host names the stack file plans now (the offline plan's inventory)."""
+    hosts = (record(project, stack).outputs.get("inventory") or {}).get("hosts") or []
+    return {h["name"] for h in hosts}
+
+
 def self_built(project: Project, stack: str) -> bool:
     config, _ = read_stack_config(project, stack)
     return config.get(f"{NAMESPACE}:provider") in SELF_BUILT_PROVIDERS
@@ -197,7 +245,8 @@ def command(project: Project, stack: str, phase: Optional[str]) -> Optional[int]
             return EXIT_BAD_INPUT
         return None
     # the stack as deploy.py selects it (or creates it), so both paths share one way in
-    runner = Runner(project.root, stack, AutomationStack(deploy._stack(project, stack, "up")), ansible=run_ansible)
+    runner = Runner(project.root, stack, AutomationStack(deploy._stack(project, stack, "up")), ansible=run_ansible,
+                    kubectl=run_kubectl, planned_hosts=lambda: _planned_hosts(project, stack))
     try:
         runner.run(phase)
     except PhaseFailed as exc:

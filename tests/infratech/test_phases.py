@@ -3,6 +3,7 @@ replaced by recorders (no Pulumi CLI, no hosts here)."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,59 @@ def test_no_file_of_the_bootstrap_is_left_behind(run):
     r, ansible = runner()
     r.run()
     assert not Path(ansible.seen[0][0][2]).parent.exists(), "inventory and fetched kubeconfig are removed"
+
+
+class KubectlRecorder:
+    """Test double of kubectl: records its arguments and the kubeconfig it is given (which must be
+    a 0600 file holding the stored kubeconfig); ``fail_on`` (a verb) exits 1."""
+
+    def __init__(self, calls: list, fail_on: str = ""):
+        self.calls, self.fail_on, self.files = calls, fail_on, []
+
+    def __call__(self, argv, env):
+        path = Path(env["KUBECONFIG"])
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600 and "k8s.dc2.example.org" in path.read_text()
+        self.files.append(path)
+        self.calls.append(("kubectl", *argv[:4]))
+        return 1 if self.fail_on and self.fail_on in argv else 0
+
+
+def test_a_host_leaving_the_stack_is_drained_and_deleted_before_the_up_that_removes_it(run, project):
+    stack, calls, lines, runner = run
+    runner()[0].run()
+    calls.clear()
+    kubectl = KubectlRecorder(calls)
+    r = Runner(project.root, STACK, stack, ansible=AnsibleRecorder(calls), echo=lines.append, kubectl=kubectl,
+               planned_hosts=lambda: {"cp-1"})  # h100-1 removed from the stack file
+    assert r.run() == ["platform"]
+    assert calls == [("kubectl", "drain", "h100-1", "--ignore-daemonsets", "--delete-emptydir-data"),
+                     ("kubectl", "delete", "node", "h100-1", "--ignore-not-found"),
+                     ("kubectl", "-n", "kube-system", "delete", "secret"),
+                     ("up", True)]
+    assert not any(f.exists() for f in kubectl.files), "the kubeconfig file is removed"
+
+
+def test_a_failed_drain_keeps_the_machine(run, project):
+    stack, calls, lines, runner = run
+    runner()[0].run()
+    calls.clear()
+    r = Runner(project.root, STACK, stack, ansible=AnsibleRecorder(calls), echo=lines.append,
+               kubectl=KubectlRecorder(calls, fail_on="drain"), planned_hosts=lambda: {"cp-1"})
+    with pytest.raises(PhaseFailed, match="phase platform failed: kubectl drain h100-1 exited 1; its machine is kept"):
+        r.run()
+    assert ("up", True) not in calls
+
+
+def test_nothing_is_retired_when_every_host_stays(run, project):
+    stack, calls, lines, runner = run
+    runner()[0].run()
+    calls.clear()
+    r = Runner(project.root, STACK, stack, ansible=AnsibleRecorder(calls), echo=lines.append,
+               kubectl=KubectlRecorder(calls), planned_hosts=lambda: {"cp-1", "h100-1"})
+    r.run()
+    assert calls == [("up", True)]
+
+
+def test_the_planned_hosts_come_from_the_offline_plan_of_the_stack_file(project):
+    assert phases._planned_hosts(project, STACK) == {"cp-1", "cp-2", "cp-3", "h100-1", "h100-2", "h100-3", "h100-4"}
+    assert phases._planned_hosts(project, "outscale-cloudgouv-a100") == {"llm-gouv-system-1", "llm-gouv-a100-1", "llm-gouv-a100-2"}
