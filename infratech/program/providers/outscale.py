@@ -144,17 +144,23 @@ class OutscaleCluster(pulumi.ComponentResource):
                            map_public_ip_on_launch=False, tags=_tags(osc.SubnetTagArgs, self._labels), opts=child)
         internet = osc.InternetService(f"{name}-internet", tags=_tags(osc.InternetServiceTagArgs, self._labels), opts=child)
         link = osc.InternetServiceLink(f"{name}-internet-link", internet_service_id=internet.id, net_id=self.net.id, opts=child)
+        public_route = self._default_route("public", public, {"gateway_id": internet.id}, [link], child)
         nat_ip = osc.PublicIp(f"{name}-nat-ip", tags=_tags(osc.PublicIpTagArgs, self._labels), opts=child)
+        # a NAT service needs a public subnet: one whose default route goes to the linked Internet service
         self.nat = osc.NatService(f"{name}-nat", public_ip_id=nat_ip.public_ip_id, subnet_id=public.id,
                                   tags=_tags(osc.NatServiceTagArgs, self._labels),
-                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[link]))
-        for subnet, route in ((public, {"gateway_id": internet.id}), (nodes, {"nat_service_id": self.nat.id})):
-            kind = "public" if subnet is public else "nodes"
-            table = osc.RouteTable(f"{name}-{kind}-routes", net_id=self.net.id,
-                                   tags=_tags(osc.RouteTableTagArgs, self._labels), opts=child)
-            osc.Route(f"{name}-{kind}-default", route_table_id=table.id, destination_ip_range="0.0.0.0/0", **route, opts=child)
-            osc.RouteTableLink(f"{name}-{kind}-routes-link", route_table_id=table.id, subnet_id=subnet.id, opts=child)
+                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[link, public_route]))
+        self._default_route("nodes", nodes, {"nat_service_id": self.nat.id}, [], child)
         return public, nodes
+
+    def _default_route(self, kind: str, subnet, target: dict, after: list, child) -> osc.RouteTableLink:
+        """A route table for ``subnet`` whose default route goes to ``target``; returns its link."""
+        name = self._name
+        table = osc.RouteTable(f"{name}-{kind}-routes", net_id=self.net.id,
+                               tags=_tags(osc.RouteTableTagArgs, self._labels), opts=child)
+        osc.Route(f"{name}-{kind}-default", route_table_id=table.id, destination_ip_range="0.0.0.0/0", **target,
+                  opts=pulumi.ResourceOptions(parent=self, depends_on=after))
+        return osc.RouteTableLink(f"{name}-{kind}-routes-link", route_table_id=table.id, subnet_id=subnet.id, opts=child)
 
     def _security_groups(self, child: pulumi.ResourceOptions):
         name, s, inside = self._name, self._cfg.outscale, self._cfg.network.cidr

@@ -205,3 +205,11 @@ def test_bad_input_exits_2_with_nothing_declared(project, tmp_path, capsys, edit
     with pytest.raises(StackConfigError):
         record(find_project(root), GOUV, behaviour=standin)
     assert standin.created == [], "nothing is declared for a refused stack"
+
+
+def test_nat_waits_for_the_public_subnets_route_to_the_internet(gouv):
+    nat = gouv.one("outscale:index/natService:NatService")
+    urns = {r.urn: r.name for r in gouv.resources}
+    assert {"llm-gouv-internet-link", "llm-gouv-public-routes-link"} <= {urns[d] for d in nat.dependencies if d in urns}
+    route = next(r for r in gouv.by_type("outscale:index/route:Route") if r.name == "llm-gouv-public-default")
+    assert "llm-gouv-internet-link" in {urns[d] for d in route.dependencies if d in urns}
