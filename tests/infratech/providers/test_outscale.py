@@ -213,3 +213,20 @@ def test_nat_waits_for_the_public_subnets_route_to_the_internet(gouv):
     assert {"llm-gouv-internet-link", "llm-gouv-public-routes-link"} <= {urns[d] for d in nat.dependencies if d in urns}
     route = next(r for r in gouv.by_type("outscale:index/route:Route") if r.name == "llm-gouv-public-default")
     assert "llm-gouv-internet-link" in {urns[d] for d in route.dependencies if d in urns}
+
+
+def test_inventory_deployed_gives_real_addresses_through_the_bastion(answered, monkeypatch, capsys):
+    """`infratech inventory STACK --deployed`, with the Pulumi CLI's outputs replaced by those of
+    the plan answered by the Outscale API stand-in (secrets masked, as deploy.run returns them)."""
+    from infratech.cli.commands import inventory as command
+
+    monkeypatch.setattr(command.deploy, "run", lambda project, stack, action: dict(answered.outputs))
+    assert main(["inventory", GOUV, "--deployed"]) == 0
+    inv = yaml.safe_load(capsys.readouterr().out)["all"]
+    agents = inv["children"]["pool_a100"]["hosts"]
+    assert list(agents) == ["llm-gouv-a100-1", "llm-gouv-a100-2"]
+    for host in agents.values():
+        assert ipaddress.ip_address(host["ansible_host"]).is_private
+        assert host["ansible_ssh_common_args"] == "-o ProxyJump=outscale@198.18.0.10"
+    assert inv["vars"]["rke2_node_server_url"].endswith(":9345")
+    assert inv["children"]["pool_a100"]["vars"]["gpu_health_expected_gpu_count"] == 2
