@@ -24,6 +24,10 @@ network policies) and its ClusterQueue and LocalQueue, so plan time grows with t
 
 The target checked: a stack of 1,000 nodes and 50 teams plans in under 10 s, counted the way a
 user pays for it in a fresh process (import time + first plan), which is stricter than the median.
+``--vms`` runs the self-built series instead (plan_scaling_vms.py: 10, 100 and 1,000 GPU VMs).
+This file is over 400 lines because the managed-pool series reports in one place; new series go
+in modules of their own beside it.
+
 The script exits 0 whether or not the target holds (``--strict``: exit 1 when it does not); it
 exits 2 when a case fails to run.
 """
@@ -42,6 +46,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import plan_scaling_vms  # the self-built series (--vms), beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = "bench"
@@ -361,13 +367,13 @@ def report_lines(results: list[dict], analysis: dict, info: dict, repeat: int, c
     return lines
 
 
-def write_out(path: Path, lines: list[str]) -> None:
-    section = "\n".join([SECTION_BEGIN, *lines, SECTION_END]) + "\n"
+def write_out(path: Path, lines: list[str], begin: str = SECTION_BEGIN, end: str = SECTION_END) -> None:
+    section = "\n".join([begin, *lines, end]) + "\n"
     if path.is_file():
         text = path.read_text(encoding="utf-8")
-        if SECTION_BEGIN in text and SECTION_END in text:
-            head, rest = text.split(SECTION_BEGIN, 1)
-            tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            tail = rest.split(end, 1)[1].lstrip("\n")
             text = head + section + ("\n" + tail if tail else "")
         else:
             text = text.rstrip("\n") + "\n\n" + section
@@ -382,7 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed plans per case after one warm-up (default 3)")
     parser.add_argument("--out", type=Path, help="write the results as the 'Offline plan scaling' section of this Markdown file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the target does not hold")
+    parser.add_argument("--vms", action="store_true",
+                        help="the self-built series instead: 10, 100 and 1,000 Outscale GPU VMs (plan_scaling_vms.py)")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--vms-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--nodes", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--teams", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -393,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(args.worker, args.repeat, args.nodes, args.teams, args.result)
         return 0
+    if args.vms_worker:
+        plan_scaling_vms.worker(args.vms_worker, args.repeat, args.nodes, args.result)
+        return 0
+    if args.vms:
+        return plan_scaling_vms.main(args, ROOT, Path(__file__).resolve(), machine, write_out)
 
     info = machine()
     print(f"machine: nproc={info['nproc']}, {info['cpu']}, {info['memory']} RAM, {info['os']}")

@@ -35,6 +35,10 @@ class Region:
     city: Optional[str] = None
     zones: tuple[str, ...] = ()
     mks_plans: tuple[str, ...] = ()  # OVHcloud: the MKS plans sold in the region
+    # where a provider's SecNumCloud status differs by region (Outscale): the region's own status
+    # (SECNUMCLOUD_STATUSES) and its source; None: the provider's status applies
+    secnumcloud: Optional[str] = None
+    secnumcloud_source: Optional[str] = None
 
     @property
     def locations(self) -> tuple[str, ...]:
@@ -122,6 +126,17 @@ class ProviderFacts:
         return self.country if self.parent is None else f"{self.country} ({self.parent})"
 
 
+@dataclass(frozen=True)
+class FgpuHost:
+    """The limits of a VM that an Outscale flexible GPU model attaches to."""
+
+    model: str
+    max_vcores: int
+    max_ram_gib: float
+    generations: tuple[str, ...]
+    source: str
+
+
 class Catalog:
     """Read-only view of ``catalog.yaml``."""
 
@@ -138,6 +153,8 @@ class Catalog:
                     city=facts.get("city"),
                     zones=tuple(facts.get("zones", ())),
                     mks_plans=tuple(facts.get("mks_plans", ())),
+                    secnumcloud=facts.get("secnumcloud"),
+                    secnumcloud_source=facts.get("secnumcloud_source"),
                 )
                 for name, facts in regions.items()
             }
@@ -177,6 +194,17 @@ class Catalog:
         if missing:
             raise ValueError(f"catalog.yaml: offers of {', '.join(missing)} but no entry under 'providers' (who sells, under which law)")
         self._node_start = _read_node_start(data.get("provisioning") or {})
+        for region in (r for regions in self._regions.values() for r in regions.values()):
+            if region.secnumcloud is not None and (region.secnumcloud not in SECNUMCLOUD_STATUSES
+                                                   or region.secnumcloud_source not in self.sources):
+                raise ValueError(f"catalog.yaml: regions.{region.provider}.{region.name}: secnumcloud must be one of "
+                                 f"{', '.join(SECNUMCLOUD_STATUSES)} with a known secnumcloud_source")
+        fgpu = data.get("fgpu") or {}
+        self.fgpu_per_vm: int = int(fgpu.get("fgpu_per_vm", 1))
+        self._fgpu_hosts = {
+            model: FgpuHost(model, int(f["max_vcores"]), float(f["max_ram_gib"]), tuple(f["generations"]), f["source"])
+            for model, f in (fgpu.get("models") or {}).items()
+        }
 
     def _read_provider(self, name: str, rec: dict) -> ProviderFacts:
         facts = ProviderFacts(
@@ -242,6 +270,10 @@ class Catalog:
         return sorted({o.gpu_model_id for o in self.offers(provider) if o.is_gpu})
 
     # -- provisioning ------------------------------------------------------------------------
+    def fgpu_host(self, model: str) -> Optional["FgpuHost"]:
+        """What a VM must be to take the Outscale flexible GPU ``model``; None if not recorded."""
+        return self._fgpu_hosts.get(model)
+
     def node_start(self, provider: str) -> Optional[NodeStart]:
         """How long ``provider`` takes to add a GPU node; None where the catalog has no figure."""
         return self._node_start.get(provider)

@@ -58,23 +58,35 @@ def _secrets_provider(project: Project, stack: str) -> str:
     return config.raw_from_config(raw).get("state", {}).get("secrets_provider", "passphrase")
 
 
-def run(project: Project, stack: str, action: str, echo: Callable[[str], None] = print, api=None) -> dict:
-    """Run ``action`` (preview, up, destroy, outputs) on ``stack`` in its state backend (the
-    bucket made ready first for preview and up); returns the stack outputs for ``up`` and
-    ``outputs`` (secrets masked), an empty dict otherwise. ``api``: the Automation API module
-    (tests pass a recorder)."""
+def _automation():
+    from pulumi import automation  # the Pulumi CLI's driver, loaded only by the commands that deploy
+
+    return automation
+
+
+def open_stack(project: Project, stack: str, action: str, echo: Callable[[str], None] = print, api=None):
+    """The stack in its state backend, ready for ``action``: the Pulumi CLI checked, the state
+    bucket made ready (preview, up), the stack created on the first ``up``, selected otherwise.
+    The plain deploy commands and the phases of a self-built cluster both come in here."""
     if shutil.which("pulumi") is None:
         raise PulumiCliMissing(action)
-    if api is None:
-        from pulumi import automation as api  # the Pulumi CLI's driver; only deploying commands need it
-
+    api = api or _automation()
     backend = backend_for(project, stack)
     if action in ("preview", "up"):
         try:
             ensure_bucket(backend, echo)
         except BackendError as exc:
             raise DeployError(str(exc)) from None
-    st = _stack(project, stack, action, api, backend)
+    return _stack(project, stack, action, api, backend)
+
+
+def run(project: Project, stack: str, action: str, echo: Callable[[str], None] = print, api=None) -> dict:
+    """Run ``action`` (preview, up, destroy, outputs) on ``stack`` in its state backend (the
+    bucket made ready first for preview and up); returns the stack outputs for ``up`` and
+    ``outputs`` (secrets masked), an empty dict otherwise. ``api``: the Automation API module
+    (tests pass a recorder)."""
+    api = api or _automation()
+    st = open_stack(project, stack, action, echo, api)
     try:
         if action == "preview":
             st.preview(on_output=echo)

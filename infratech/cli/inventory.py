@@ -4,11 +4,13 @@ The outputs read are ``provider``, ``region``, ``pools``, ``preinstalled`` and `
 the plan recording (``infratech.cli.plan.record``); after ``pulumi up`` the same keys come from the
 deployed stack's outputs, so both give the same inventory shape.
 
-``inventory`` (written by providers that create machines, e.g. bare metal made into RKE2) may hold::
+``inventory`` (written by the self-built providers, ``outscale`` and ``baremetal``) holds::
 
-    {"server_url": "https://10.0.0.10:9345",
+    {"server_url": "https://10.0.0.10:9345", "api_endpoint": "...",
      "hosts": [{"name": "gpu-1", "address": "10.0.0.21", "pool": "h100", "rke2_role": "agent",
-                "user": "root"}, ...]}
+                "user": "root", "jump_host": "ops@bastion"}, ...]}
+
+Offline, Outscale VMs have their planned names and no address yet: the name stands in for it.
 
 Groups: ``pool_<name>`` per pool (its labels, taints and GPU count as variables), ``gpu_nodes``
 (pools with GPUs), ``rke2_servers`` and ``rke2_agents`` (hosts by RKE2 role). Managed clusters
@@ -22,6 +24,9 @@ import re
 from typing import Any
 
 import yaml
+
+from ..config.common import SELF_BUILT_PROVIDERS
+from ..policy.model import COMPUTED
 
 GATE_TAINT = "infratech.io/unhealthy=true:NoSchedule"
 TOKEN_LOOKUP = "{{ lookup('ansible.builtin.env', 'RKE2_TOKEN') }}"
@@ -84,7 +89,12 @@ def build(outputs: dict, stack: str) -> dict:
         group = group_name(pool)
         if group not in children:
             raise InventoryError(f"stack {stack}: host {hname} names pool {pool!r}, which the stack does not have")
-        hostvars = {"ansible_host": host.get("address", hname), "ansible_user": host.get("user", "root")}
+        address = host.get("address")
+        # offline, a VM's address is known only after `up`: the planned name stands in for it
+        hostvars = {"ansible_host": hname if address in (None, COMPUTED) else address, "ansible_user": host.get("user", "root")}
+        jump = host.get("jump_host")
+        if isinstance(jump, str) and jump != COMPUTED:
+            hostvars["ansible_ssh_common_args"] = f"-o ProxyJump={jump}"
         role = host.get("rke2_role", "agent")
         if role not in ("server", "agent"):
             raise InventoryError(f"stack {stack}: host {hname}: rke2_role must be server or agent, got {role!r}")
@@ -103,10 +113,10 @@ def build(outputs: dict, stack: str) -> dict:
         "infratech_region": outputs.get("region"),
         "rke2_node_token": TOKEN_LOOKUP,
     }
-    if extra.get("server_url"):
+    if extra.get("server_url") not in (None, COMPUTED):
         all_vars["rke2_node_server_url"] = extra["server_url"]
     distribution = (outputs.get("preinstalled") or {}).get("distribution")
-    if outputs.get("provider") in ("rke2", "baremetal") or extra.get("hosts") or distribution == "rke2":
+    if outputs.get("provider") in SELF_BUILT_PROVIDERS or extra.get("hosts") or distribution == "rke2":
         # RKE2 runs its own containerd from a template: the nvidia runtime goes there (rke2_node),
         # not in /etc/containerd
         all_vars["nvidia_container_toolkit_runtime"] = "rke2"

@@ -11,9 +11,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 from .. import catalog as _catalog
 
 NAMESPACE = "infratech"
-PROVIDERS = ("ovh", "scaleway", "existing")  # providers whose Cluster component exists
-CATALOG_PROVIDERS = ("ovh", "scaleway")  # providers whose regions and flavours come from the catalog
-PROVIDER_TITLES = {"ovh": "OVHcloud", "scaleway": "Scaleway", "outscale": "3DS Outscale", "existing": "an existing cluster"}
+PROVIDERS = ("ovh", "scaleway", "outscale", "existing", "baremetal")  # providers whose Cluster component exists
+CATALOG_PROVIDERS = ("ovh", "scaleway", "outscale")  # providers whose regions and flavours come from the catalog
+SELF_BUILT_PROVIDERS = ("outscale", "baremetal")  # machines made into an RKE2 cluster by the node roles
+PROVIDER_TITLES = {"ovh": "OVHcloud", "scaleway": "Scaleway", "outscale": "3DS Outscale", "existing": "an existing cluster",
+                   "baremetal": "bare-metal servers"}
 # stack keys that hold a credential: accepted only as Pulumi secrets (`pulumi config set --secret`)
 SECRET_KEYS = ("kubeconfig", "object_store_access_key_id", "object_store_secret_access_key")
 RESERVED_LABEL_PREFIX = "infratech.io/"

@@ -24,12 +24,16 @@ def _context(raw: dict, secret_keys: Optional[set[str]] = None) -> dict:
     cat = _catalog.load()
     pools = raw.get("pools") if isinstance(raw.get("pools"), list) else None
     models: Optional[set[str]] = None
-    if provider == "existing" and pools is not None:
+    if provider in ("existing", "baremetal") and pools is not None:
         models = {text(p.get("gpu_model")) for p in pools if isinstance(p, dict) and text(p.get("gpu_model"))}
     elif provider in CATALOG_PROVIDERS and pools is not None:
         models = set()
         for pool in pools:
             flavor = text(pool.get("flavor")) if isinstance(pool, dict) else None
+            if provider == "outscale":  # the flavour is a VM type; GPUs are flexible GPUs
+                flavor = text(pool.get("gpu_model")) if isinstance(pool, dict) else None
+                if flavor is None:
+                    continue
             offer = cat.offer(provider, flavor) if flavor else None
             if offer is None:
                 models = None  # a bad flavour is reported on its own; do not guess the models

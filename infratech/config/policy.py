@@ -17,7 +17,8 @@ class Policy(_Model):
     """The stack's sovereignty and safety policy settings (docs/sovereignty.md)."""
 
     area: Literal["france", "eu"] = "france"
-    allowed_providers: tuple[Literal["ovh", "scaleway", "existing"], ...] = ("ovh", "scaleway", "existing")
+    allowed_providers: tuple[Literal["ovh", "scaleway", "outscale", "existing", "baremetal"], ...] = (
+        "ovh", "scaleway", "outscale", "existing", "baremetal")
     secnumcloud_only: bool = False
     required_labels: tuple[str, ...] = ("owner", "team", "cost-centre")
     # registries the admission policies accept images from (prefixes)

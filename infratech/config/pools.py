@@ -9,7 +9,8 @@ from typing import Any, Literal, Optional
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .. import catalog as _catalog
-from .common import CATALOG_PROVIDERS, Labels, PROVIDER_TITLES, _GPU_MODEL_ID, _Model, _check_label_key, _context_region, _dns_label, _only_for, _provider
+from .selfbuilt import Host, fgpu_problems, server_count_problem, vm_type
+from .common import CATALOG_PROVIDERS, Labels, PROVIDER_TITLES, SELF_BUILT_PROVIDERS, _GPU_MODEL_ID, _Model, _check_label_key, _context_region, _dns_label, _only_for, _provider
 
 
 class Taint(_Model):
@@ -30,6 +31,8 @@ MIG_CAPABLE = ("a100", "a30", "h100", "h200", "h800", "gh200", "b200", "b300", "
 def _pool_gpu_model(info: ValidationInfo) -> Optional[str]:
     """The GPU model id of the pool being validated, from its flavour (catalog providers)."""
     provider, flavor = _provider(info), info.data.get("flavor")
+    if provider == "outscale":
+        flavor = info.data.get("gpu_model")  # the fGPU model; the flavour is the VM type
     offer = _catalog.load().offer(provider, flavor) if provider in CATALOG_PROVIDERS and flavor else None
     return offer.gpu_model_id if offer is not None else None
 
@@ -45,13 +48,16 @@ class Pool(_Model):
     role: Literal["system", "training", "inference"]
     availability_zone: Optional[str] = None
     flavor: Optional[str] = Field(default=None, validate_default=True)
-    # existing clusters: what the nodes have, since no catalog flavour describes them
+    # existing and bare-metal clusters: what the nodes have, since no catalog flavour describes them;
+    # Outscale: the flexible GPU model (nvidia-a100-80) and how many each VM gets
     gpu_model: Optional[str] = Field(default=None, validate_default=True)
     gpus_per_node: Optional[int] = Field(default=None, ge=1, le=16, strict=True, validate_default=True)
     min_nodes: int = Field(default=0, ge=0, le=1000, strict=True)
     max_nodes: int = Field(default=1, ge=1, le=1000, strict=True)
     desired_nodes: int = Field(default=1, ge=0, le=1000, strict=True)
     autoscale: bool = False
+    # bare metal only: the servers of the pool (its size is their number)
+    hosts: tuple[Host, ...] = Field(default=(), validate_default=True)
     labels: Labels = Field(default_factory=dict)
     taints: tuple[Taint, ...] = ()
     # OVHcloud only
@@ -70,6 +76,9 @@ class Pool(_Model):
     @classmethod
     def _nodes_shorthand(cls, data: Any) -> Any:
         """``nodes: N`` is a fixed-size pool: min, desired and max all N."""
+        if isinstance(data, dict) and isinstance(data.get("hosts"), list) and data["hosts"] and not {
+                "nodes", "min_nodes", "desired_nodes", "max_nodes"} & set(data):
+            data = {**data, "nodes": len(data["hosts"])}  # a bare-metal pool is as large as its host list
         if not isinstance(data, dict) or "nodes" not in data:
             return data
         n = data["nodes"]
@@ -102,8 +111,13 @@ class Pool(_Model):
     @classmethod
     def _flavor(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
         provider = _provider(info)
-        if provider == "existing":
+        if provider in ("existing", "baremetal"):
             return v  # free text: what the nodes are, for people reading the plan
+        if v is None:
+            raise ValueError("is required: the instance type of the pool's nodes")
+        if provider == "outscale":
+            vm_type(v)  # the VM type; GPUs come as flexible GPUs (gpu_model), checked with them
+            return v
         if v is None:
             raise ValueError("is required: the instance type of the pool's nodes")
         region = _context_region(info)
@@ -143,8 +157,11 @@ class Pool(_Model):
         """What an existing cluster's GPU pools must say about their nodes, since no catalog does."""
         name = info.field_name
         if v is not None:
-            _only_for(name, ("existing",), info)
-        if _provider(info) != "existing":
+            _only_for(name, ("existing", "baremetal", "outscale"), info)
+        provider = _provider(info)
+        if provider == "outscale":
+            return _outscale_gpus(v, info)
+        if provider not in ("existing", "baremetal"):
             return v
         role = info.data.get("role")
         if role == "system" and v is not None:
@@ -154,9 +171,18 @@ class Pool(_Model):
         known = ", ".join(_catalog.load().gpu_models())
         what = f"the GPU model id, e.g. one of {known}" if name == "gpu_model" else "how many GPUs each node has"
         if v is None:
-            raise ValueError(f"is required for {role!r} pools of an existing cluster: {what}")
+            raise ValueError(f"is required for {role!r} pools of {PROVIDER_TITLES[provider]}: {what}")
         if name == "gpu_model" and (not _GPU_MODEL_ID.match(v) or len(v) > 63):
             raise ValueError(f"must be a lowercase GPU model id such as h100-80gb (letters, digits, '-'); catalog ids: {known}")
+        return v
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: tuple[Host, ...], info: ValidationInfo) -> tuple[Host, ...]:
+        if v:
+            _only_for("hosts", ("baremetal",), info)
+        elif _provider(info) == "baremetal":
+            raise ValueError("is required for bare-metal pools: the servers of the pool, each with its address")
         return v
 
     @field_validator("anti_affinity", "monthly_billed")
@@ -240,6 +266,43 @@ class Pool(_Model):
             problems.append("a system pool needs min_nodes >= 1: cluster services must always have a node")
         if self.autoscale and _provider(info) == "existing":
             problems.append("autoscale is decided by whoever runs the existing cluster; remove it")
+        if self.autoscale and _provider(info) in SELF_BUILT_PROVIDERS:
+            problems.append("autoscale: a self-built cluster has no autoscaler; size the pool with nodes")
+        if self.role == "system" and _provider(info) in SELF_BUILT_PROVIDERS and server_count_problem(self.desired_nodes):
+            problems.append(server_count_problem(self.desired_nodes))
+        if self.hosts and self.desired_nodes != len(self.hosts):
+            problems.append(f"{len(self.hosts)} hosts listed but {show('desired_nodes')}; drop the node counts, the hosts say it")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _outscale_gpus(v: Any, info: ValidationInfo) -> Any:
+    """An Outscale pool's flexible GPUs: a model sold in the region, on a VM type that takes them."""
+    role, name = info.data.get("role"), info.field_name
+    if role == "system":
+        if v is not None:
+            raise ValueError(f"'system' pools have no GPUs; remove {name}")
+        return v
+    if role not in ("training", "inference"):
+        return v
+    region = (info.context or {}).get("region")
+    if name == "gpu_model":
+        if v is None:
+            cat = _catalog.load()
+            sold = ", ".join(o.flavor for o in cat.offers("outscale") if o.is_gpu and region in (o.regions or ()))
+            raise ValueError(f"is required for {role!r} pools on 3DS Outscale: the flexible GPU model"
+                             + (f"; sold in {region}: {sold}" if sold else ""))
+        problem = fgpu_problems(info.data.get("flavor") or "", v, 1, region).get("gpu_model")
+        if problem:
+            raise ValueError(problem)
+        return v
+    count = 1 if v is None else v
+    model, flavor = info.data.get("gpu_model"), info.data.get("flavor")
+    if model is None or flavor is None:
+        return v  # reported on gpu_model or flavor
+    problems = fgpu_problems(flavor, model, count, region)
+    problems.pop("gpu_model", None)
+    if problems:
+        raise ValueError("; ".join(problems.values()))
+    return count

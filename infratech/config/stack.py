@@ -7,9 +7,11 @@ from typing import Any, Optional
 from pydantic import SecretStr, Field, ValidationInfo, field_validator
 
 from .. import catalog as _catalog
-from .common import CATALOG_PROVIDERS, Labels, NAMESPACE, PROVIDERS, PROVIDER_TITLES, SECRET_KEYS, _Model, _dns_label, _only_for, _repeated
+from .common import (CATALOG_PROVIDERS, Labels, NAMESPACE, PROVIDERS, PROVIDER_TITLES, SECRET_KEYS, SELF_BUILT_PROVIDERS, _Model,
+                     _dns_label, _only_for, _repeated)
 from .pools import Pool
 from .providers import ExistingSettings, OvhSettings, ScalewaySettings, _ovh_plan
+from .selfbuilt import BaremetalSettings, OutscaleSettings, vm_type
 from .storage import Bucket, Network, ObjectStorage
 from .platform import Platform
 from .teams import Team
@@ -35,6 +37,8 @@ class StackConfig(_Model):
     object_store_access_key_id: Optional[SecretStr] = None
     object_store_secret_access_key: Optional[SecretStr] = None
     existing: Optional[ExistingSettings] = Field(default=None, validate_default=True)
+    outscale: Optional[OutscaleSettings] = Field(default=None, validate_default=True)
+    baremetal: Optional[BaremetalSettings] = Field(default=None, validate_default=True)
     network: Network = Network()
     pools: tuple[Pool, ...] = Field(min_length=1)
     object_storage: ObjectStorage = ObjectStorage()
@@ -64,7 +68,7 @@ class StackConfig(_Model):
         provider = info.data.get("provider")
         if provider is None:
             return v
-        if provider == "existing":
+        if provider in ("existing", "baremetal"):
             return _dns_label(v, "region (a name for where the cluster runs)", 63) if v is not None else "onprem"
         regions = _catalog.load().regions(provider)
         if v is None:
@@ -72,7 +76,9 @@ class StackConfig(_Model):
             raise ValueError(f"is required for {PROVIDER_TITLES[provider]}; allowed: {allowed}")
         if v not in regions or not regions[v].kubernetes:
             allowed = ", ".join(sorted(r for r, facts in regions.items() if facts.kubernetes))
-            raise ValueError(f"not a region where {PROVIDER_TITLES[provider]} runs managed Kubernetes; allowed: {allowed}")
+            where = (f"a region of {PROVIDER_TITLES[provider]} offered for clusters" if provider in SELF_BUILT_PROVIDERS
+                     else f"a region where {PROVIDER_TITLES[provider]} runs managed Kubernetes")
+            raise ValueError(f"not {where}; allowed: {allowed}")
         return v
 
     @field_validator("ovh", "scaleway", "network", "object_storage")
@@ -87,7 +93,7 @@ class StackConfig(_Model):
     def _secret(cls, v: Optional[SecretStr], info: ValidationInfo) -> Optional[SecretStr]:
         if v is None:
             return v
-        _only_for(info.field_name, ("existing",), info)
+        _only_for(info.field_name, ("existing", "baremetal", "outscale"), info)
         secret_keys = (info.context or {}).get("secret_keys")
         if secret_keys is not None and info.field_name not in secret_keys:
             raise ValueError(
@@ -117,6 +123,23 @@ class StackConfig(_Model):
             raise ValueError(f"object_store needs its credentials as the stack secrets {', '.join(NAMESPACE + ':' + k for k in keys)}")
         return v
 
+    @field_validator("outscale", "baremetal")
+    @classmethod
+    def _self_built(cls, v: Any, info: ValidationInfo) -> Any:
+        name = info.field_name
+        if v is not None:
+            _only_for(name, (name,), info)
+        if info.data.get("provider") != name:
+            return v
+        if v is None:
+            what = "image_id and ssh_public_key" if name == "outscale" else "country and object_store (optional)"
+            raise ValueError(f"is required for provider {name}: {what}")
+        store = v.object_store if name == "baremetal" else True
+        keys = [k for k in ("object_store_access_key_id", "object_store_secret_access_key") if k in info.data and info.data[k] is None]
+        if store and keys:
+            raise ValueError(f"object storage needs its credentials as the stack secrets {', '.join(NAMESPACE + ':' + k for k in keys)}")
+        return v
+
     @field_validator("pools")
     @classmethod
     def _pools(cls, v: tuple[Pool, ...], info: ValidationInfo) -> tuple[Pool, ...]:
@@ -132,6 +155,12 @@ class StackConfig(_Model):
             problems.append(f"pool names must be unique; repeated: {', '.join(dupes)}")
         if not any(p.role == "system" for p in v):
             problems.append("at least one pool needs role 'system': GPU pools are tainted, cluster services need somewhere to run")
+        if info.data.get("provider") in SELF_BUILT_PROVIDERS:
+            if sum(p.role == "system" for p in v) > 1:
+                problems.append("a self-built cluster has one 'system' pool: its nodes are the RKE2 servers")
+            dupes = _repeated(h.address for p in v for h in p.hosts)
+            if dupes:
+                problems.append(f"a host is listed twice; repeated address: {', '.join(dupes)}")
         if problems:
             raise ValueError("; ".join(problems))
         return v
@@ -148,10 +177,25 @@ class StackConfig(_Model):
     def offer(self, pool: Pool) -> _catalog.Offer:
         """What a node of ``pool`` is: the catalog offer, or for an existing cluster what the
         stack says the nodes have (price unknown: the catalog does not sell it)."""
-        if self.provider == "existing":
+        if self.provider == "outscale":
+            fgpu = _catalog.load().offer("outscale", pool.gpu_model) if pool.gpu_model else None
             return _catalog.Offer(
-                provider="existing",
-                flavor=pool.flavor or "existing",
+                provider="outscale",
+                flavor=pool.flavor,
+                gpu_model=fgpu.gpu_model if fgpu else None,
+                gpu_count=(pool.gpus_per_node or 1) if fgpu else 0,
+                gpu_memory_gib=fgpu.gpu_memory_gib if fgpu else None,
+                vcpus=vm_type(pool.flavor)["vcores"],
+                ram_gib=vm_type(pool.flavor)["ram_gib"],
+                eur_per_hour=None,  # Outscale prices are not public in our sources
+                regions=(self.region,),
+                source=fgpu.source if fgpu else "osc_vm_types",
+                as_of=fgpu.as_of if fgpu else None,
+            )
+        if self.provider in ("existing", "baremetal"):
+            return _catalog.Offer(
+                provider=self.provider,
+                flavor=pool.flavor or self.provider,
                 gpu_model=pool.gpu_model,
                 gpu_count=pool.gpus_per_node or 0,
                 gpu_memory_gib=None,
@@ -186,16 +230,17 @@ class StackConfig(_Model):
         the stack's own S3 endpoint (an existing cluster's object store), in its storage region."""
         if self.state.backend is not None:
             return describe(self.state.backend, self.state.secrets_provider)
+        own = self.existing if self.provider == "existing" else self.baremetal if self.provider == "baremetal" else None
         if self.provider in CATALOG_PROVIDERS:
             region = self.object_storage_region.lower()
             endpoint = s3_endpoint(self.provider, region)
-        elif self.existing is not None and self.existing.object_store is not None:
-            region, endpoint = self.existing.object_store.region, self.existing.object_store.endpoint
+        elif own is not None and own.object_store is not None:
+            region, endpoint = own.object_store.region, own.object_store.endpoint
         else:
             return describe("", self.state.secrets_provider)  # nothing of its own: the hosted default
         backend = describe(s3_url(state_bucket(self.name), endpoint, region), self.state.secrets_provider)
-        if backend.country is None and self.provider == "existing" and self.existing is not None:
-            backend = replace(backend, country=self.existing.country)  # the operator's own store, where the cluster is
+        if backend.country is None and own is not None:
+            backend = replace(backend, country=own.country)  # the operator's own store, where the cluster is
         return backend
 
     def policy_settings(self) -> Settings:

@@ -49,7 +49,7 @@ class Settings:
     """A stack's policy settings (``infratech:policy``), with the defaults of a French stack."""
 
     area: Literal["france", "eu"] = "france"
-    allowed_providers: tuple[str, ...] = ("ovh", "scaleway", "existing")
+    allowed_providers: tuple[str, ...] = ("ovh", "scaleway", "outscale", "existing", "baremetal")
     secnumcloud_only: bool = False
     required_labels: tuple[str, ...] = ("owner", "team", "cost-centre")
     levels: dict[str, str] = field(default_factory=dict)

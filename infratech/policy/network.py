@@ -9,7 +9,9 @@ from typing import Any, Optional
 
 from .model import COMPUTED, Resource, Settings, Stack
 
-ADMIN_PORTS = (22, 6443)
+# SSH, the Kubernetes API, the RKE2 supervisor (node join) and the kubelet
+ADMIN_PORTS = (22, 6443, 9345, 10250)
+OUTSCALE_RULE = "outscale:index/securityGroupRule:SecurityGroupRule"
 
 
 def _known(value: Any) -> bool:
@@ -90,6 +92,8 @@ def deployer_reaches_api(stack: Stack) -> list[str]:
 
 
 def no_open_admin_ingress(res: Resource, settings: Settings) -> list[str]:
+    if res.type == OUTSCALE_RULE:
+        return _outscale_open_admin(res)
     if res.type not in ("scaleway:instance/securityGroup:SecurityGroup", "scaleway:instance/securityGroupRules:SecurityGroupRules"):
         return []
     problems = []
@@ -114,3 +118,25 @@ def _ports(port: Any, port_range: Any) -> Optional[range]:
         a, b = (int(x) for x in port_range.split("-"))
         return range(a, b + 1)
     return None  # every port
+
+
+def _outscale_open_admin(res: Resource) -> list[str]:
+    """An Outscale security-group rule: the flat form (ipRange, fromPortRange, toPortRange) or
+    the ``rules`` list (ipRanges per entry). Protocol -1 and no port range mean every port."""
+    if res.props.get("flow") != "Inbound":
+        return []
+    entries = [{"ipRanges": [res.props.get("ipRange")], "fromPortRange": res.props.get("fromPortRange"),
+                "toPortRange": res.props.get("toPortRange"), "ipProtocol": res.props.get("ipProtocol")}]
+    entries += [r for r in res.props.get("rules") or [] if isinstance(r, dict)]
+    problems = []
+    for entry in entries:
+        opened = [c for c in entry.get("ipRanges") or [] if isinstance(c, str) and _open(c)]
+        if not opened:
+            continue
+        low, high = entry.get("fromPortRange"), entry.get("toPortRange")
+        every = entry.get("ipProtocol") in (None, "-1") or not isinstance(low, int)
+        ports = None if every else range(low, (high if isinstance(high, int) else low) + 1)
+        exposed = [p for p in ADMIN_PORTS if ports is None or p in ports]
+        if exposed:
+            problems.append(f"{res.label()}: port {', '.join(map(str, exposed))} open to {', '.join(opened)}; allow only the admin networks")
+    return problems

@@ -20,7 +20,7 @@ EU_COUNTRIES = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
 )
 # the Pulumi packages of the cloud providers this project provisions on; anything else is foreign
-PACKAGE_PROVIDER = {"ovh": "ovh", "scaleway": "scaleway"}
+PACKAGE_PROVIDER = {"ovh": "ovh", "scaleway": "scaleway", "outscale": "outscale"}
 NEUTRAL_PACKAGES = {"kubernetes", "random", "time", "pulumi"}  # create nothing at a provider
 GPU_TAINT = "nvidia.com/gpu"
 _EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
@@ -106,8 +106,10 @@ def data_location(stack: Stack) -> list[str]:
             elif country not in allowed:
                 problems.append(f"{res.label()}: {location!r} is in {country}, not in {area}")
     country = stack.outputs.get("country")
-    if stack.outputs.get("provider") == "existing" and isinstance(country, str) and country not in allowed:
-        problems.append(f"the existing cluster runs in {country} (existing.country), not in {area}")
+    provider = stack.outputs.get("provider")
+    if provider in ("existing", "baremetal") and isinstance(country, str) and country not in allowed:
+        problems.append(f"the {'existing cluster' if provider == 'existing' else 'bare-metal servers'} run in {country} "
+                        f"({provider}.country), not in {area}")
     return problems
 
 
@@ -128,21 +130,31 @@ def allowed_providers(stack: Stack) -> list[str]:
 
 def secnumcloud_only(stack: Stack) -> list[str]:
     provider = stack.outputs.get("provider")
-    if provider == "existing":
-        return ["an existing cluster's SecNumCloud qualification is not something this stack can show; "
-                "record it with the operator's qualification evidence and except this rule with the reason"]
-    facts = _catalog.load().provider_facts(provider) if isinstance(provider, str) else None
+    if provider in ("existing", "baremetal"):
+        return [f"{'an existing cluster' if provider == 'existing' else 'bare-metal servers'}: their SecNumCloud "
+                "qualification is not something this stack can show; record it with the operator's qualification "
+                "evidence and except this rule with the reason"]
+    cat = _catalog.load()
+    facts = cat.provider_facts(provider) if isinstance(provider, str) else None
+    region_name = stack.outputs.get("region")
+    region = cat.region(provider, region_name) if facts is not None and isinstance(region_name, str) else None
+    # a status recorded for the region (Outscale: cloudgouv-eu-west-1 apart) wins over the provider's
+    status = region.secnumcloud if region is not None and region.secnumcloud else (facts.secnumcloud if facts else None)
+    note = cat.sources.get(region.secnumcloud_source, "") if region is not None and region.secnumcloud else (
+        facts.secnumcloud_note if facts else "")
     problems = []
     for pool in stack.outputs.get("pools") or []:
-        if facts is None or facts.secnumcloud != "qualified":
-            status = "unknown" if facts is None else facts.secnumcloud.replace("_", " ")
+        if status != "qualified":
+            shown = "unknown" if status is None else status.replace("_", " ")
             problems.append(
-                f"pool {pool.get('name')!r} ({provider} {pool.get('flavor')}): SecNumCloud status {status}"
-                + (f" ({facts.secnumcloud_note})" if facts is not None else "")
+                f"pool {pool.get('name')!r} ({provider} {pool.get('flavor')}, region {region_name}): SecNumCloud status {shown}"
+                + (f" ({note})" if note else "")
             )
     if problems:
-        problems.insert(0, "secnumcloud_only: no managed-Kubernetes GPU offer in the catalog is known to be "
-                           "SecNumCloud-qualified; this stack cannot be deployed under that requirement")
+        managed = "" if provider == "outscale" else (
+            "; no managed-Kubernetes GPU offer in the catalog is known to be SecNumCloud-qualified")
+        problems.insert(0, f"secnumcloud_only: {provider} in region {region_name} is not known to be SecNumCloud-qualified"
+                           f"{managed}; this stack cannot be deployed under that requirement")
     return problems
 
 
@@ -320,7 +332,7 @@ RULES: tuple[Rule, ...] = (
          "Remove the foreign provider's resources, or list the provider in policy.allowed_providers.",
          "SecNumCloud 3.2 §19.6 (immunity from non-EU law) as a stack decision", "stack", allowed_providers),
     Rule("secnumcloud-only", "With policy.secnumcloud_only, only offers known to be SecNumCloud-qualified are used.",
-         "Use a qualified offer (none of today's managed-Kubernetes GPU offers is, as far as the facts go) or drop the mode.",
+         "Use a qualified offer (none of today's managed-Kubernetes GPU offers is; Outscale's cloudgouv-eu-west-1 is modelled as qualified) or drop the mode.",
          "ANSSI SecNumCloud qualification list; catalog provider facts", "stack", secnumcloud_only,
          active=lambda settings: settings.secnumcloud_only),
     Rule("bucket-encryption-versioning", "Object-storage buckets are encrypted at rest and versioned.",
@@ -339,8 +351,8 @@ RULES: tuple[Rule, ...] = (
     Rule("managed-pool-support", "GPU pools use flavours a source records as working in the provider's managed Kubernetes.",
          "Prefer a flavour whose catalog entry says managed_pool: supported, or confirm with the provider.",
          "catalog managed_pool facts", "resource", managed_pool_support, default_level="advisory"),
-    Rule("no-open-admin-ingress", "No VM security group opens SSH or the Kubernetes API to 0.0.0.0/0.",
-         "Allow ports 22 and 6443 from the admin networks only.", "ANSSI recommendations for administration", "resource", no_open_admin_ingress),
+    Rule("no-open-admin-ingress", "No VM security group opens SSH, the Kubernetes API, the RKE2 supervisor or the kubelet to 0.0.0.0/0.",
+         "Allow ports 22, 6443, 9345 and 10250 from the admin networks (or inside the network) only.", "ANSSI recommendations for administration", "resource", no_open_admin_ingress),
     Rule("gpu-pools-tainted", "GPU pools carry the nvidia.com/gpu NoSchedule taint, so only GPU workloads land there.",
          "Do not remove the taint the providers add; add tolerations to GPU workloads.", "cost and isolation of GPU nodes", "resource", gpu_pools_tainted),
     Rule("required-labels", "Every pool and bucket is labelled with its owner, team and cost centre.",

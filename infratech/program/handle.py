@@ -47,7 +47,8 @@ class ClusterHandle:
 
     provider: str
     region: str
-    kubeconfig: pulumi.Output[str]  # secret
+    # secret; None for a self-built cluster before its bootstrap phase (no platform is declared then)
+    kubeconfig: Optional[pulumi.Output[str]]
     pools: tuple[PoolHandle, ...]
     object_store: Optional[ObjectStoreHandle]
     driver_preinstalled: bool
@@ -56,6 +57,9 @@ class ClusterHandle:
     kube_context: Optional[str] = None
     distribution: str = "managed"  # managed | generic | rke2 | k3s
     country: Optional[str] = None  # ISO 3166 code of where the nodes run
+    # self-built clusters: what the node roles need, e.g. {"server_url": ..., "api_endpoint": ...,
+    # "hosts": [{"name", "address", "pool", "rke2_role": server|agent, "user", "jump_host"}]}: planned
+    # names offline, real addresses after `up`. Managed and existing clusters: empty.
     inventory: dict = field(default_factory=dict)
     # what must exist before the platform's objects can be applied: the system pools (a cluster's
     # API may answer before any node runs, or not at all until a pool exists, as on Kapsule)
@@ -63,3 +67,5 @@ class ClusterHandle:
     # the API allow-list the provider applies: {"allowed_cidrs": [...], "deployer_cidrs": [...]};
     # None where the stack does not manage one (an existing cluster)
     api_access: Optional[dict] = None
+    # self-built clusters: the RKE2 join token, generated once, a secret output
+    join_token: Optional[pulumi.Output[str]] = None

@@ -71,6 +71,8 @@ def export(cfg: StackConfig, cluster: ClusterHandle, platform: Optional[Platform
     )
     pulumi.export("driver_preinstalled", cluster.driver_preinstalled)
     pulumi.export("inventory", cluster.inventory)
+    if cluster.join_token is not None:
+        pulumi.export("join_token", cluster.join_token)  # a secret: read by the bootstrap phase only
     stack_costs = costs.stack_costs(cfg)
     pulumi.export("costs", stack_costs.to_dict())
     if stack_costs.budget.warning:  # exceeded but not enforced, or not checkable fully

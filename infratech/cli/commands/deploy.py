@@ -12,6 +12,7 @@ import sys
 from ...exits import EXIT_POLICY, EXIT_TOOL
 from ...policy import blocking
 from .. import deploy, plan as _plan
+from .. import phases  # self-built clusters: `up` in phases (infratech/cli/phases.py)
 from ..backend import BackendError, ensure_bucket
 
 ACTIONS = (
@@ -26,6 +27,8 @@ def add(sub) -> None:
     for action, text in ACTIONS:
         sp = sub.add_parser(action, help=text)
         sp.add_argument("stack")
+        if action == "up":  # --- phases hook (infratech/cli/phases.py) ---
+            phases.add_arguments(sp)
         sp.set_defaults(run=run)
     sub.add_parser("stacks", help="list the stacks of this project").set_defaults(run=run_stacks)
     be = sub.add_parser("backend", help="where the stack's Pulumi state and secrets live (a bucket in its own region)",
@@ -68,6 +71,10 @@ def run(args, project) -> int:
             file=sys.stderr,
         )
         return EXIT_POLICY
+    if args.command == "up":  # --- phases hook: self-built clusters run infrastructure, bootstrap, platform ---
+        status = phases.command(project, args.stack, args.phase)
+        if status is not None:
+            return status
     outputs = deploy.run(project, args.stack, args.command)
     if outputs:
         print(json.dumps(outputs, indent=2, sort_keys=True, default=str))

@@ -102,5 +102,9 @@ class Platform(pulumi.ComponentResource):
         self.register_outputs({"charts": self.handle.charts})
 
 
-def install(cfg: StackConfig, cluster: ClusterHandle) -> PlatformHandle:
+def install(cfg: StackConfig, cluster: ClusterHandle) -> Optional[PlatformHandle]:
+    """The platform on ``cluster``; None while a self-built cluster has no kubeconfig yet (its
+    bootstrap phase writes it into the stack's config, see providers/selfbuilt.py)."""
+    if cluster.kubeconfig is None:
+        return None
     return Platform(f"{cfg.name}-platform", cfg, cluster).handle

@@ -16,6 +16,14 @@ def create_cluster(cfg: StackConfig) -> ClusterHandle:
         from .scaleway import ScalewayCluster
 
         return ScalewayCluster(cfg.name, cfg).handle
+    if cfg.provider == "outscale":
+        from .outscale import OutscaleCluster
+
+        return OutscaleCluster(cfg.name, cfg).handle
+    if cfg.provider == "baremetal":
+        from .baremetal import BaremetalCluster
+
+        return BaremetalCluster(cfg.name, cfg).handle
     if cfg.provider == "existing":
         from ...offline import is_offline
         from .existing import ExistingCluster

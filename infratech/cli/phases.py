@@ -1,0 +1,255 @@
+"""``infratech up STACK [--phase NAME]`` for self-built clusters (``outscale``, ``baremetal``):
+infrastructure -> bootstrap -> platform, each idempotent, each resumable.
+
+    infratech up outscale-cloudgouv-a100                      # every phase not done yet, in order
+    infratech up outscale-cloudgouv-a100 --phase bootstrap    # rerun one phase
+
+- infrastructure: ``pulumi up`` of the program while the stack has no kubeconfig: network, VMs and
+  flexible GPUs (nothing for bare metal), the join token (random, a secret output), the inventory.
+- bootstrap: the node roles (``playbooks/site.yml``: servers, then GPU nodes) on the inventory made
+  from the stack's outputs, then ``playbooks/fetch_kubeconfig.yml``; the kubeconfig's server is
+  rewritten to the API endpoint and stored as the stack secret ``infratech:kubeconfig``. The join
+  token reaches Ansible through the environment of the ansible-playbook process only (``RKE2_TOKEN``,
+  which the inventory looks up): never a command line, a file left behind, or a log line.
+- platform: ``pulumi up`` again; with the kubeconfig a known config value the program declares the
+  platform on it (a kubeconfig computed in the same run makes pulumi-kubernetes replace every
+  platform object: pulumi/pulumi-kubernetes#4019, #1148).
+
+Before an ``up`` on a bootstrapped cluster, hosts that leave the stack file are drained and deleted
+from the cluster (and their RKE2 node-password secret removed, rancher/rke2#4852) while their
+machines still run; a failure stops the run and keeps the machines.
+
+Done means: the bootstrap has written the kubeconfig. Then infrastructure and bootstrap are skipped
+on a rerun (the platform phase's ``up`` applies infrastructure changes as well); the platform's
+``up`` always runs, and changes nothing when nothing changed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Protocol
+
+from pulumi import automation as auto
+
+from ..config.common import NAMESPACE, SELF_BUILT_PROVIDERS
+from ..exits import EXIT_BAD_INPUT, EXIT_TOOL
+from . import deploy, inventory as _inventory
+from .plan import record
+from .stacks import Project, read_stack_config
+
+PHASES = ("infrastructure", "bootstrap", "platform")
+KUBECONFIG_KEY = f"{NAMESPACE}:kubeconfig"
+PLAYBOOKS = ("playbooks/site.yml", "playbooks/fetch_kubeconfig.yml")
+
+
+class PhaseFailed(Exception):
+    """A phase stopped the run; the message names it and what failed, never a secret."""
+
+    def __init__(self, phase: str, reason: str):
+        super().__init__(f"phase {phase} failed: {reason}")
+        self.phase = phase
+
+
+class Stack(Protocol):
+    """What the runner needs of a Pulumi stack (the Automation API's, or a recorder in tests)."""
+
+    def up(self, echo: Callable[[str], None]) -> None: ...
+    def outputs(self) -> dict[str, tuple[object, bool]]: ...  # name -> (value, is_secret)
+    def get_config(self, key: str) -> Optional[str]: ...
+    def set_secret_config(self, key: str, value: str) -> None: ...
+
+
+# ansible-playbook's argv, its extra environment, the working directory -> exit status
+Ansible = Callable[[list[str], dict[str, str], Path], int]
+
+
+def run_ansible(argv: list[str], env: dict[str, str], cwd: Path) -> int:
+    return subprocess.run(argv, env={**os.environ, **env}, cwd=cwd, check=False).returncode
+
+
+# kubectl's arguments, its extra environment -> exit status
+Kubectl = Callable[[list[str], dict[str, str]], int]
+
+
+def run_kubectl(argv: list[str], env: dict[str, str]) -> int:
+    return subprocess.run(["kubectl", *argv], env={**os.environ, **env}, check=False).returncode
+
+
+@dataclass
+class Runner:
+    project_root: Path
+    stack_name: str
+    stack: Stack
+    ansible: Ansible = run_ansible
+    echo: Callable[[str], None] = print
+    kubectl: Kubectl = run_kubectl
+    # the host names the stack file plans now (None: unknown, nothing is retired)
+    planned_hosts: Callable[[], Optional[set[str]]] = lambda: None
+    ran: list[str] = field(default_factory=list)
+
+    def run(self, only: Optional[str] = None) -> list[str]:
+        """Run the phases not done yet (or only ``only``); returns the phases that ran."""
+        if only is not None and only not in PHASES:
+            raise ValueError(f"unknown phase {only!r}; allowed: {', '.join(PHASES)}")
+        for phase in PHASES:
+            if only is not None and phase != only:
+                continue
+            if only is None and phase != "platform" and self._bootstrapped():
+                self.echo(f"[{phase}] done already (the bootstrap wrote the kubeconfig): skipped")
+                continue
+            self.echo(f"[{phase}] running")
+            try:
+                getattr(self, f"_{phase}")()
+            except PhaseFailed:
+                raise
+            except Exception as exc:  # the tool's own message, scrubbed of the stack's secrets
+                raise PhaseFailed(phase, self._scrub(f"{type(exc).__name__}: {exc}")) from None
+            self.ran.append(phase)
+            self.echo(f"[{phase}] done")
+        return self.ran
+
+    def _bootstrapped(self) -> bool:
+        return bool(self.stack.get_config(KUBECONFIG_KEY))
+
+    # -- phases -----------------------------------------------------------------------------
+    def _infrastructure(self) -> None:
+        if self._bootstrapped():
+            self._retire("infrastructure")
+        self.stack.up(self._say)
+
+    def _platform(self) -> None:
+        if not self._bootstrapped():
+            raise PhaseFailed("platform", f"no {KUBECONFIG_KEY} in the stack's config: run the bootstrap phase first")
+        self._retire("platform")
+        self.stack.up(self._say)
+
+    def _retire(self, phase: str) -> None:
+        """Nodes that leave the stack are drained and deleted from the cluster before the ``up``
+        that deletes their machines, and their RKE2 node-password secret removed, so that a host
+        that comes back under the same name can join again (rancher/rke2#4852)."""
+        planned = self.planned_hosts()
+        hosts = (self.stack.outputs().get("inventory", ({}, False))[0] or {}).get("hosts") or []
+        leaving = [h["name"] for h in hosts if planned is not None and h.get("name") not in planned]
+        if not leaving:
+            return
+        with tempfile.TemporaryDirectory(prefix="infratech-retire-") as tmp:
+            kubeconfig = Path(tmp) / "kubeconfig"
+            fd = os.open(kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(self.stack.get_config(KUBECONFIG_KEY) or "")
+            for name in leaving:
+                self.echo(f"[{phase}] node {name} leaves the stack: drained and deleted from the cluster first")
+                for argv in (["drain", name, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=15m"],
+                             ["delete", "node", name, "--ignore-not-found"],
+                             ["-n", "kube-system", "delete", "secret", f"{name}.node-password.rke2", "--ignore-not-found"]):
+                    status = self.kubectl(argv, {"KUBECONFIG": str(kubeconfig)})
+                    if status != 0:
+                        raise PhaseFailed(phase, f"kubectl {' '.join(argv[:2])} exited {status}; its machine is kept")
+
+    def _bootstrap(self) -> None:
+        outputs = self.stack.outputs()
+        token, secret = outputs.get("join_token", (None, False))
+        if not token or not secret:
+            raise PhaseFailed("bootstrap", "the stack has no secret join_token output: run the infrastructure phase first")
+        masked = {k: ("[secret]" if is_secret else v) for k, (v, is_secret) in outputs.items()}
+        endpoint = (masked.get("inventory") or {}).get("api_endpoint")
+        with tempfile.TemporaryDirectory(prefix="infratech-bootstrap-") as tmp:
+            work = Path(tmp)
+            inventory_file = work / "inventory.yml"
+            inventory_file.write_text(_inventory.render(masked, self.stack_name), encoding="utf-8")
+            kubeconfig_file = work / "kubeconfig"
+            env = {"RKE2_TOKEN": str(token)}
+            for playbook in PLAYBOOKS:
+                argv = ["ansible-playbook", "-i", str(inventory_file), playbook,
+                        "-e", f"infratech_kubeconfig_dest={kubeconfig_file}"]
+                status = self.ansible(argv, env, self.project_root)
+                if status != 0:
+                    raise PhaseFailed("bootstrap", f"ansible-playbook {playbook} exited {status}")
+            if not kubeconfig_file.is_file():
+                raise PhaseFailed("bootstrap", "no kubeconfig was fetched from the first server")
+            os.chmod(kubeconfig_file, 0o600)
+            text = kubeconfig_file.read_text(encoding="utf-8")
+        self.stack.set_secret_config(KUBECONFIG_KEY, rewrite_server(text, endpoint))
+
+    # -- output -----------------------------------------------------------------------------
+    def _say(self, line: str) -> None:
+        self.echo(self._scrub(line))
+
+    def _scrub(self, text: str) -> str:
+        try:
+            secrets = [str(v) for v, is_secret in self.stack.outputs().values() if is_secret and v]
+        except Exception:
+            secrets = []
+        for value in secrets:
+            text = text.replace(value, "[secret]")
+        return text
+
+
+def rewrite_server(kubeconfig: str, endpoint: Optional[str]) -> str:
+    """RKE2 writes ``server: https://127.0.0.1:6443``; clients need the API endpoint instead."""
+    if not endpoint or endpoint == "[secret]":
+        return kubeconfig
+    return re.sub(r"(server:\s*https://)(127\.0\.0\.1|localhost)(:6443)", rf"\g<1>{endpoint}\g<3>", kubeconfig)
+
+
+class AutomationStack:
+    """The Automation API's stack behind the :class:`Stack` protocol (needs the Pulumi CLI)."""
+
+    def __init__(self, stack):
+        self._stack = stack
+
+    def up(self, echo: Callable[[str], None]) -> None:
+        self._stack.up(on_output=echo)
+
+    def outputs(self) -> dict[str, tuple[object, bool]]:
+        return {k: (v.value, bool(v.secret)) for k, v in self._stack.outputs().items()}
+
+    def get_config(self, key: str) -> Optional[str]:
+        try:
+            return self._stack.get_config(key).value
+        except auto.errors.CommandError:
+            return None
+
+    def set_secret_config(self, key: str, value: str) -> None:
+        self._stack.set_config(key, auto.ConfigValue(value=value, secret=True))
+
+
+# -- the `infratech up` hook (infratech/cli/commands/deploy.py) ---------------------------------------
+def add_arguments(parser) -> None:
+    parser.add_argument("--phase", choices=PHASES, default=None,
+                        help="self-built clusters (outscale, baremetal): rerun this phase only")
+
+
+def _planned_hosts(project: Project, stack: str) -> set[str]:
+    """The host names the stack file plans now (the offline plan's inventory)."""
+    hosts = (record(project, stack).outputs.get("inventory") or {}).get("hosts") or []
+    return {h["name"] for h in hosts}
+
+
+def self_built(project: Project, stack: str) -> bool:
+    config, _ = read_stack_config(project, stack)
+    return config.get(f"{NAMESPACE}:provider") in SELF_BUILT_PROVIDERS
+
+
+def command(project: Project, stack: str, phase: Optional[str]) -> Optional[int]:
+    """Run ``up`` in phases for a self-built stack; None for other stacks (a plain ``up``)."""
+    if not self_built(project, stack):
+        if phase is not None:
+            print(f"error: --phase applies to self-built clusters ({', '.join(SELF_BUILT_PROVIDERS)}) only", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return None
+    # the stack as deploy.py selects it (or creates it), so both paths share one way in
+    runner = Runner(project.root, stack, AutomationStack(deploy.open_stack(project, stack, "up")), ansible=run_ansible,
+                    kubectl=run_kubectl, planned_hosts=lambda: _planned_hosts(project, stack))
+    try:
+        runner.run(phase)
+    except PhaseFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_TOOL
+    return 0
