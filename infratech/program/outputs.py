@@ -53,6 +53,8 @@ def export(cfg: StackConfig, cluster: ClusterHandle, platform: Optional[Platform
         pulumi.export("training_runtime", platform.training_runtime)
         pulumi.export("priority_classes", list(platform.priority_classes))
         pulumi.export("charts", platform.charts)
+        # each team's description, the document its namespace's ConfigMap infratech-team holds
+        pulumi.export("team_descriptions", platform.team_descriptions)
     pulumi.export("kube_context", cluster.kube_context)
     # where this stack's state and secrets live (infratech backend; the state-in-region rule)
     pulumi.export("state", cfg.state_backend().to_dict())

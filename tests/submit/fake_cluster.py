@@ -1,5 +1,5 @@
 """A cluster for the submit tests: objects in memory, what is applied and deleted recorded. It
-stands where infratech.cli.submit.cluster.KubeCluster stands (list, delete, logs, apply)."""
+stands where infratech.cli.submit.cluster.KubeCluster stands (get, list, delete, logs, apply)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ class FakeCluster:
             raise NotServed(f"the cluster does not serve {kind}")
         if kind in self.forbidden:
             raise Forbidden(f"list {kind}: 403 Forbidden")
+
+    def get(self, api_version, kind, name, namespace):
+        self._check(kind)
+        found = [o for o in self.list(api_version, kind, namespace) if o["metadata"]["name"] == name]
+        return found[0] if found else None
 
     def list(self, api_version, kind, namespace, selector=None):
         self._check(kind)

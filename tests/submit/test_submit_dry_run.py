@@ -152,10 +152,10 @@ def test_without_helm_it_should_say_how_to_get_it(project, plan_outputs, capsys,
     assert code == 3 and "helm not found: `make .tools/helm`" in err and "/nonexistent/helm is not an executable file" in err
 
 
-def test_a_real_submission_should_need_the_deployed_stacks_outputs(project, capsys, monkeypatch):
+def test_a_real_submission_with_stack_should_need_the_deployed_stacks_outputs(project, capsys, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     helm()
-    code = cli.run(parse(["submit", "train", str(EXAMPLES / "train-tiny.yaml")]), project, cluster_factory=lambda c: FakeCluster())
+    code = cli.run(parse(["submit", "train", str(EXAMPLES / "train-tiny.yaml"), "--stack", "ovh-gra11"]), project, cluster_factory=lambda c: FakeCluster())
     assert code == 3 and "needs the Pulumi CLI" in capsys.readouterr().err
 
 
@@ -190,5 +190,5 @@ def test_jobs_commands_should_read_the_namespace_through_the_adapter(project, ca
 def test_jobs_by_team_should_look_the_namespace_up(project, plan_outputs, capsys):
     code, out, _ = submit(project, ["jobs", "list", "--team", "pretraining", "--outputs", "plan"], capsys, FakeCluster(workloads()))
     assert code == 0 and "llama-1b-run3" in out
-    code, _, err = submit(project, ["jobs", "list", "--team", "nobody"], capsys, FakeCluster())
+    code, _, err = submit(project, ["jobs", "list", "--team", "nobody", "--stack", "ovh-gra11"], capsys, FakeCluster())
     assert code == 2 and "team: 'nobody' is not a team" in err

@@ -1,15 +1,24 @@
 """``infratech submit`` and ``infratech jobs``: the commands, wired into infratech/cli.py by
 :func:`add_commands` and :func:`run`; ``python -m infratech.cli.submit`` runs them on their own.
 
-    infratech submit train|eval|serve JOB.yaml [--stack S] [--dry-run] [--outputs plan|stack]
-                                               [--server-dry-run] [--context CTX]
-    infratech jobs list [--team T | --namespace NS] [--stack S] [--context CTX]
+    infratech submit train|eval|serve JOB.yaml [--context CTX] [--dry-run] [--server-dry-run]
+                                               [--stack S] [--outputs cluster|plan|stack]
+    infratech jobs list [--team T | --namespace NS] [--context CTX] [--stack S]
     infratech jobs status|logs|cancel NAME [--team T | --namespace NS] [--tail N] [--container C]
 
-``--dry-run`` prints the manifests (helm template of the job's chart) and touches no cluster; the
-stack's outputs then come from its offline plan unless ``--outputs stack``. Exit codes: 0 done,
-2 bad input (job file, values the chart refuses, unknown stack or team), 3 a tool or the cluster
-failed (helm missing, Pulumi CLI missing or failing, API server unreachable or refusing).
+Where the team's namespace, queue, runtime and GPU flavours come from (``--outputs``):
+
+* ``cluster`` (the default without ``--stack``): the team's description, the ConfigMap
+  ``infratech-team`` in the team's namespace, read with the user's kubeconfig (current context or
+  ``--context``): all a researcher needs is a kubeconfig for the team (docs/access.md);
+* ``plan``: the offline plan of ``--stack`` (default with ``--dry-run``: no cluster, no Pulumi CLI);
+* ``stack``: the deployed stack's outputs through the Pulumi CLI (the default with ``--stack``).
+
+Both hold the same document (infratech/program/platform/team_description.py), so the manifests are
+the same either way. ``--dry-run`` prints the manifests (helm template of the job's chart) and
+applies nothing. Exit codes: 0 done, 2 bad input (job file, values the chart refuses, unknown
+stack or team), 3 a tool or the cluster failed (helm missing, Pulumi CLI missing or failing, API
+server unreachable or refusing, not a member of the team, a platform older than this CLI).
 """
 
 from __future__ import annotations
@@ -27,6 +36,9 @@ from . import jobs as _jobs
 from .cluster import ClusterError
 from .models import JobFileError
 from .render import HelmMissing, RenderError
+from .resolve import NoDescription
+
+SOURCES = ("cluster", "plan", "stack")
 
 
 
@@ -41,16 +53,16 @@ def add_commands(sub, default_stack: str) -> None:
     ):
         p = kinds.add_parser(kind, help=text)
         p.add_argument("job_file", type=Path, metavar="JOB.yaml")
-        p.add_argument("--stack", default=default_stack, help=f"stack whose outputs place the job (default: {default_stack})")
-        p.add_argument("--dry-run", action="store_true", help="print the manifests; touch no cluster")
+        p.add_argument("--stack", help=f"stack whose outputs place the job (platform engineers; --dry-run default: {default_stack})")
+        p.add_argument("--dry-run", action="store_true", help="print the manifests; apply nothing")
         p.add_argument(
             "--outputs",
-            choices=("plan", "stack"),
-            help="where the stack's outputs come from: its offline plan, or the deployed stack through the Pulumi CLI "
-            "(default: plan with --dry-run, stack otherwise)",
+            choices=SOURCES,
+            help="where the team's description comes from: the cluster (your kubeconfig), the stack's offline plan, or the "
+            "deployed stack through the Pulumi CLI (default: plan with --dry-run, stack with --stack, else cluster)",
         )
         p.add_argument("--server-dry-run", action="store_true", help="send to the API server with dryRun=All: validated and admitted, not created")
-        p.add_argument("--context", help="kubeconfig context (default: the stack output kube_context, else the current one)")
+        p.add_argument("--context", help="kubeconfig context (default: with --stack its output kube_context, else the current one)")
 
     submit.set_defaults(run=run)
 
@@ -68,9 +80,11 @@ def add_commands(sub, default_stack: str) -> None:
             p.add_argument("name", help="the job's name (the job file's `name`)")
         where = p.add_mutually_exclusive_group()
         where.add_argument("--namespace", "-n", help="the team's namespace (by default named after the team)")
-        where.add_argument("--team", help="the team, looked up in the stack's outputs")
-        p.add_argument("--stack", default=default_stack, help=f"stack for --team (default: {default_stack})")
-        p.add_argument("--outputs", choices=("plan", "stack"), default="stack", help="where --team is looked up (default: the deployed stack)")
+        where.add_argument("--team", help="the team, looked up in its description on the cluster (or the stack's outputs)")
+        p.add_argument("--stack", help=f"look --team up in this stack's outputs instead of the cluster (plan default: {default_stack})")
+        p.add_argument(
+            "--outputs", choices=SOURCES, help="where --team is looked up (default: the deployed stack with --stack, else the cluster)"
+        )
         p.add_argument("--context", help="kubeconfig context (default: the current one)")
         if action == "logs":
             p.add_argument("--tail", type=int, help="only the last N lines of each pod")
@@ -83,16 +97,29 @@ def _cluster(context: Optional[str]):
     return KubeCluster(context)
 
 
-def _submit(args, project: Project, cluster_factory) -> int:
-    from . import submission
+def _source(args) -> str:
+    if args.outputs:
+        return args.outputs
+    if getattr(args, "dry_run", False):
+        return "plan"
+    return "stack" if args.stack else "cluster"
 
-    source = args.outputs or ("plan" if args.dry_run else "stack")
-    sub = submission.prepare(project, args.submit_kind, args.job_file, args.stack, source)
+
+def _submit(args, project: Project, cluster_factory) -> int:
+    from . import description, submission
+
+    source = _source(args)
+    if source == "cluster":
+        cluster = cluster_factory(args.context)
+        sub = submission.prepare(project, args.submit_kind, args.job_file, None, source, target_of=lambda team, where: description.target(cluster, team, where))
+    else:
+        sub = submission.prepare(project, args.submit_kind, args.job_file, args.stack or DEFAULT_STACK, source)
     print(f"# {sub.summary()}", file=sys.stderr)
     if args.dry_run:
         sys.stdout.write(sub.manifests)
         return 0
-    cluster = cluster_factory(args.context or sub.target.kube_context)
+    if source != "cluster":
+        cluster = cluster_factory(args.context or sub.target.kube_context)
     for line in submission.apply(sub, cluster, server_dry_run=args.server_dry_run):
         print(f"{line} {'validated (server dry run)' if args.server_dry_run else 'applied'}")
     if sub.release.kind != "serve" and not args.server_dry_run:
@@ -100,19 +127,25 @@ def _submit(args, project: Project, cluster_factory) -> int:
     return 0
 
 
-def _namespace(args, project: Project) -> str:
+def _namespace(args, project: Project, cluster) -> str:
     if args.namespace:
         return args.namespace
     if not args.team:
         raise JobFileError("infratech jobs", ["give --namespace NS or --team TEAM"])
+    source = _source(args)
+    if source == "cluster":
+        from . import description
+
+        return description.read(cluster, args.team)["namespace"]
     from .resolve import stack_outputs, target
 
-    return target(stack_outputs(project, args.stack, args.outputs), args.stack, args.team, "--team").namespace
+    stack = args.stack or DEFAULT_STACK
+    return target(stack_outputs(project, stack, source), stack, args.team, "--team").namespace
 
 
 def _jobs_command(args, project: Project, cluster_factory) -> int:
-    namespace = _namespace(args, project)
     cluster = cluster_factory(args.context)
+    namespace = _namespace(args, project, cluster)
     if args.jobs_action == "list":
         found = _jobs.list_jobs(cluster, namespace)
         print(_jobs.table(found) if found else f"no Kueue workload in namespace {namespace}")
@@ -145,7 +178,7 @@ def run(args, project: Project, cluster_factory=_cluster) -> int:
     except (StackConfigError, StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (HelmMissing, PulumiCliMissing, DeployError, ClusterError) as exc:
+    except (HelmMissing, PulumiCliMissing, DeployError, ClusterError, NoDescription) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_TOOL
 

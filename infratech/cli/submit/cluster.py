@@ -6,7 +6,7 @@ the test environment, see docs/testing.md).
 * ``apply``: server-side apply (``application/apply-patch+yaml``) of each object, field manager
   ``infratech-submit``, conflicts not forced: a field another manager owns (Kueue's
   ``spec.suspend`` once it admitted the job) is an error to read, not to overwrite;
-* ``list``/``delete`` of any kind by label selector; ``logs`` of a pod.
+* ``get`` of one object (None when absent); ``list``/``delete`` of any kind by label selector; ``logs`` of a pod.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ class NotServed(ClusterError):
 
 class Forbidden(ClusterError):
     """The API server says this identity may not do that (RBAC)."""
+
+
+class NotFound(ClusterError):
+    """The API server has no such object (404)."""
 
 
 class KubeCluster:
@@ -64,7 +68,7 @@ class KubeCluster:
         try:
             return fn(*args, **kwargs)
         except ApiException as exc:
-            error = Forbidden if exc.status == 403 else ClusterError
+            error = {403: Forbidden, 404: NotFound}.get(exc.status, ClusterError)
             raise error(f"{what}: {exc.status} {exc.reason}: {_api_message(exc)}") from None
 
     def apply(self, obj: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
@@ -83,6 +87,14 @@ class KubeCluster:
             **kwargs,
         )
         return result.to_dict()
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str) -> Optional[dict[str, Any]]:
+        """One object, or None where the API server answers 404 (no such object or namespace)."""
+        resource = self._resource(api_version, kind)
+        try:
+            return self._call(f"get {kind} {namespace}/{name}", self._dynamic.get, resource, name=name, namespace=namespace).to_dict()
+        except NotFound:
+            return None
 
     def list(self, api_version: str, kind: str, namespace: str, selector: Optional[str] = None) -> list[dict[str, Any]]:
         resource = self._resource(api_version, kind)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
+from ...team_description import SCHEMA
 from ..stacks import Project
 from .models import JobFileError
 
@@ -77,6 +78,10 @@ def _port(endpoint: Optional[str]) -> int:
     return (urlparse(endpoint).port or 443) if endpoint else 443
 
 
+class NoDescription(Exception):
+    """The cluster (or the stack) has no team description: its platform is older than this CLI."""
+
+
 def target(outputs: dict[str, Any], stack: str, team: str, source: str = "job file") -> Target:
     """The team's place in the stack; JobFileError naming ``team`` when the stack has no such team."""
     queues = outputs.get("queues")
@@ -84,30 +89,39 @@ def target(outputs: dict[str, Any], stack: str, team: str, source: str = "job fi
         raise JobFileError(source, [f"team: stack {stack!r} has no team queues (its platform has no kueue): nothing can be submitted"])
     if team not in queues:
         raise JobFileError(source, [f"team: {team!r} is not a team of stack {stack!r}; teams: {', '.join(sorted(queues))}"])
-    queue = queues[team]
-    pools = tuple(
-        Pool(
-            name=p["name"],
-            role=p.get("role") or "",
-            gpu_model=p["gpu_model"],
-            gpus_per_node=int(p.get("gpus_per_node") or 0),
-            max_nodes=int((p.get("nodes") or {}).get("max") or 0),
+    descriptions = outputs.get("team_descriptions")
+    if not isinstance(descriptions, dict) or team not in descriptions:
+        raise NoDescription(
+            f"stack {stack!r} exports no team_descriptions: it was deployed by an infratech older than this CLI; "
+            "`infratech up` it again with this version"
         )
-        for p in outputs.get("pools") or []
-        if p.get("gpu_model")
-    )
-    store = outputs.get("object_store") or {}
+    return from_description(descriptions[team], team, source, kube_context=outputs.get("kube_context"))
+
+
+def from_description(description: dict[str, Any], team: str, source: str = "job file", kube_context: Optional[str] = None) -> Target:
+    """The Target of a team description (infratech/program/platform/team_description.py), as the
+    stack exports it or as the team's ConfigMap ``infratech-team`` holds it: one reading of both."""
+    if not isinstance(description, dict) or description.get("schema") != SCHEMA:
+        found = description.get("schema") if isinstance(description, dict) else type(description).__name__
+        raise NoDescription(f"the description of team {team!r} has schema {found!r}; this CLI reads {SCHEMA!r}: use the CLI of the platform's version")
+    stack = description["stack"]
+    if not description.get("local_queue"):
+        raise JobFileError(source, [f"team: stack {stack!r} has no team queues (its platform has no kueue): nothing can be submitted"])
+    store = description.get("object_store") or {}
     return Target(
         stack=stack,
         team=team,
-        namespace=queue["namespace"],
-        local_queue=queue["local_queue"],
-        training_runtime=outputs.get("training_runtime"),
-        serving_namespace=outputs.get("serving_namespace"),
-        kube_context=outputs.get("kube_context"),
-        object_store_port=_port(store.get("endpoint") if isinstance(store, dict) else None),
-        gpu_pools=pools,
-        priority_classes=tuple(outputs.get("priority_classes") or ()),
+        namespace=description["namespace"],
+        local_queue=description["local_queue"],
+        training_runtime=description.get("training_runtime"),
+        serving_namespace=description.get("serving_namespace"),
+        kube_context=kube_context,
+        object_store_port=_port(store.get("endpoint")),
+        gpu_pools=tuple(
+            Pool(name=p["pool"], role=p.get("role") or "", gpu_model=p["flavour"], gpus_per_node=int(p["gpus_per_node"]), max_nodes=int(p["max_nodes"]))
+            for p in description.get("gpu_pools") or []
+        ),
+        priority_classes=tuple(c["name"] for c in description.get("priority_classes") or []),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..stacks import Project
 from . import models, render, resolve, values
@@ -41,16 +41,21 @@ def prepare(
     project: Project,
     kind: str,
     job_file: Path,
-    stack: str,
-    source: resolve.Source,
+    stack: Optional[str],
+    source: str,
     outputs: Optional[dict[str, Any]] = None,
+    target_of: Optional[Callable[[str, str], resolve.Target]] = None,
 ) -> Submission:
-    """Validate ``job_file``, resolve it against ``stack`` and render its chart. ``outputs``: the
-    stack's outputs when the caller already has them (tests), else read from ``source``."""
+    """Validate ``job_file``, resolve it and render its chart. ``target_of(team, source)``: where
+    the job goes, read from the cluster's description; else from ``stack``'s ``outputs`` (when the
+    caller already has them) or those read from ``source``."""
     job = models.load(kind, job_file)
-    if outputs is None:
-        outputs = resolve.stack_outputs(project, stack, source)
-    target = resolve.target(outputs, stack, job.team, str(job_file))
+    if target_of is not None:
+        target = target_of(job.team, str(job_file))
+    else:
+        if outputs is None:
+            outputs = resolve.stack_outputs(project, stack, source)
+        target = resolve.target(outputs, stack, job.team, str(job_file))
     charts = project.root / "charts"
     release = values.release(kind, job, target, charts, str(job_file))
     text = render.template(

@@ -24,6 +24,7 @@ from .kueue import Queues
 from .monitoring import Monitoring
 from .serving import NAMESPACE as SERVING_NAMESPACE, Serving
 from .storage import Storage
+from .team_description import TeamDescriptions, describe
 from .tenancy import Tenancy
 from .trainer import RUNTIME, Training
 
@@ -38,6 +39,8 @@ class PlatformHandle:
     training_runtime: Optional[str] = None
     priority_classes: tuple[str, ...] = ()  # Kueue WorkloadPriorityClasses jobs may name
     charts: dict[str, str] = field(default_factory=dict)  # chart -> pinned version installed
+    # team -> what its jobs need, as published in its namespace (team_description.py)
+    team_descriptions: dict[str, dict] = field(default_factory=dict)
 
 
 class Platform(pulumi.ComponentResource):
@@ -91,13 +94,22 @@ class Platform(pulumi.ComponentResource):
             Serving("serving", cfg, cluster, provider, monitors, child)
             installed("keda", "cert-manager")
 
+        runtime = RUNTIME if p.trainer else None
+        serving_namespace = SERVING_NAMESPACE if p.serving else None
+        descriptions = {
+            t.name: describe(cfg, cluster, t, queues=queues, priority_classes=priority_classes,
+                             training_runtime=runtime, serving_namespace=serving_namespace)
+            for t in cfg.teams
+        }
+        TeamDescriptions("team-descriptions", descriptions, cfg, provider, tenancy.namespaces, child)
         self.handle = PlatformHandle(
             queues=queues,
             storage_classes=tuple(classes),
-            serving_namespace=SERVING_NAMESPACE if p.serving else None,
-            training_runtime=RUNTIME if p.trainer else None,
+            serving_namespace=serving_namespace,
+            training_runtime=runtime,
             priority_classes=priority_classes,
             charts=dict(sorted(charts.items())),
+            team_descriptions=descriptions,
         )
         self.register_outputs({"charts": self.handle.charts})
 
