@@ -136,7 +136,7 @@ def _namespace(args, project: Project, cluster) -> str:
     if source == "cluster":
         from . import description
 
-        return description.read(cluster, args.team)["namespace"]
+        return description.target(cluster, args.team, "--team").namespace
     from .resolve import stack_outputs, target
 
     stack = args.stack or DEFAULT_STACK

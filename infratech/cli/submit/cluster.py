@@ -11,6 +11,7 @@ the test environment, see docs/testing.md).
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 FIELD_MANAGER = "infratech-submit"
@@ -41,7 +42,8 @@ class KubeCluster:
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             raise ClusterError(f"the kubernetes Python client is not installed ({exc})") from None
         try:
-            config.load_kube_config(config_file=config_file, context=context)
+            # $KUBECONFIG as it is now (the client reads it once, when first imported)
+            config.load_kube_config(config_file=config_file or os.environ.get("KUBECONFIG"), context=context)
         except Exception as exc:  # noqa: BLE001 - no kubeconfig, unknown context: say which
             try:
                 config.load_incluster_config()
