@@ -12,6 +12,25 @@ from .. import catalog as _catalog
 from .common import _DURATION, _K8S_PATCH_VERSION, _Model, _api_cidrs, _context_region, _dns_label, _kube_version
 
 
+class Oidc(_Model):
+    """OpenID Connect for the Kubernetes API, so people log in with the company's identity provider."""
+
+    issuer_url: str
+    client_id: str
+    username_claim: Optional[str] = None
+    username_prefix: Optional[str] = None
+    groups_claims: tuple[str, ...] = ()
+    groups_prefix: Optional[str] = None
+    required_claims: tuple[str, ...] = ()
+
+    @field_validator("issuer_url")
+    @classmethod
+    def _https(cls, v: str) -> str:
+        if not re.match(r"^https://[^/\s]+", v):
+            raise ValueError("must be an https:// URL (the API server only trusts TLS issuers)")
+        return v
+
+
 class OvhSettings(_Model):
     service_name: Optional[str] = Field(
         default=None, description="Public Cloud project id; OVH_CLOUD_PROJECT_SERVICE when unset"
@@ -28,6 +47,9 @@ class OvhSettings(_Model):
     gateway_model: Literal["s", "m", "l", "xl", "2xl"] = "s"
     vlan_id: int = Field(default=0, ge=0, le=4000)
     private_network_routing_as_default: bool = True
+    # the API server trusts this issuer (ovh.cloudproject.KubeOidc): people log in with the
+    # company's identity provider, `infratech kubeconfig` writes the login (docs/access.md)
+    oidc: Optional[Oidc] = None
 
     @field_validator("kube_version", mode="before")
     @classmethod
@@ -75,25 +97,6 @@ class AutoUpgrade(_Model):
     enabled: bool = True
     day: Literal["any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "sunday"
     start_hour: int = Field(default=3, ge=0, le=23, strict=True)
-
-
-class Oidc(_Model):
-    """OpenID Connect for the Kubernetes API, so people log in with the company's identity provider."""
-
-    issuer_url: str
-    client_id: str
-    username_claim: Optional[str] = None
-    username_prefix: Optional[str] = None
-    groups_claims: tuple[str, ...] = ()
-    groups_prefix: Optional[str] = None
-    required_claims: tuple[str, ...] = ()
-
-    @field_validator("issuer_url")
-    @classmethod
-    def _https(cls, v: str) -> str:
-        if not re.match(r"^https://[^/\s]+", v):
-            raise ValueError("must be an https:// URL (the API server only trusts TLS issuers)")
-        return v
 
 
 class ScalewaySettings(_Model):
@@ -198,6 +201,9 @@ class ExistingSettings(_Model):
     # the cluster's block-storage CSI driver, for the platform's Retain storage classes (none if unset)
     block_storage_provisioner: Optional[str] = None
     block_storage_parameters: dict[str, str] = Field(default_factory=dict)
+    # the issuer the cluster's API server already trusts (RKE2: kube-apiserver-arg oidc-*; nothing
+    # is changed on the cluster): what `infratech kubeconfig` writes the login for (docs/access.md)
+    oidc: Optional[Oidc] = None
 
     @field_validator("country")
     @classmethod

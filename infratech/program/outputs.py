@@ -8,6 +8,7 @@ import pulumi
 
 from .. import costs
 from ..config import StackConfig
+from .access import access
 from .handle import ClusterHandle
 from .platform import PlatformHandle
 
@@ -56,6 +57,8 @@ def export(cfg: StackConfig, cluster: ClusterHandle, platform: Optional[Platform
         # each team's description, the document its namespace's ConfigMap infratech-team holds
         pulumi.export("team_descriptions", platform.team_descriptions)
     pulumi.export("kube_context", cluster.kube_context)
+    # the API's endpoint and CA, the OIDC issuer and the teams' groups: `infratech kubeconfig`
+    pulumi.export("access", access(cfg, cluster))
     # where this stack's state and secrets live (infratech backend; the state-in-region rule)
     pulumi.export("state", cfg.state_backend().to_dict())
     if cluster.api_access is not None:

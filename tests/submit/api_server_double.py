@@ -167,6 +167,11 @@ class ApiServerDouble(BaseHTTPRequestHandler):
         obj = yaml.safe_load(body)
         if obj["metadata"]["name"] == "taken":
             return self._send(409, status(409, "Conflict", 'Apply failed with 1 conflict: conflict with "kueue" using trainer.kubeflow.org/v1alpha1: .spec.suspend'))
+        where = self._namespaced(urlparse(self.path).path)
+        if where is not None and self._refused(where, "patch"):
+            return None
+        if where is not None and where[2] and "dryRun" not in parse_qs(urlparse(self.path).query):
+            self.objects[where[:3]] = obj  # server-side apply creates what is not there
         return self._send(200, obj)
 
     def do_DELETE(self):

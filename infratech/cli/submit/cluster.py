@@ -11,6 +11,7 @@ the test environment, see docs/testing.md).
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Optional
 
@@ -108,6 +109,23 @@ class KubeCluster:
         self._call(
             f"delete {kind} {namespace}/{name}", self._dynamic.delete, resource, name=name, namespace=namespace, propagation_policy="Background"
         )
+
+    def token(self, service_account: str, namespace: str, seconds: int) -> tuple[str, str]:
+        """A TokenRequest for ``service_account``: (token, expiry as RFC 3339). The API server may
+        shorten the duration (--service-account-max-token-expiration); the expiry it returns is the truth."""
+        from kubernetes.client import AuthenticationV1TokenRequest, V1TokenRequestSpec
+
+        body = AuthenticationV1TokenRequest(spec=V1TokenRequestSpec(audiences=[], expiration_seconds=seconds))
+        answer = self._call(
+            f"token for ServiceAccount {namespace}/{service_account}",
+            self._core.create_namespaced_service_account_token,
+            service_account,
+            namespace,
+            body,
+            _preload_content=False,
+        )
+        status = json.loads(answer.data)["status"]
+        return status["token"], status["expirationTimestamp"]
 
     def logs(self, pod: str, namespace: str, container: Optional[str] = None, tail: Optional[int] = None) -> str:
         # the raw response: the client's own decoding of a log turns it into the repr of bytes

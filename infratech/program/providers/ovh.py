@@ -84,6 +84,7 @@ class OvhCluster(pulumi.ComponentResource):
                 opts=child,
             )
         self.node_pools = [self._node_pool(project, pool) for pool in cfg.pools]
+        self._oidc(project, child)
         object_store = self._object_storage(project, child)
 
         self.handle = ClusterHandle(
@@ -113,6 +114,25 @@ class OvhCluster(pulumi.ComponentResource):
         # a gateway has one external address (external_informations[0].ips[0].ip); one element of
         # its own, so the stack's own entries stay readable in a preview
         return [*cidrs, gateway.external_informations.apply(lambda infos: f"{infos[0].ips[0].ip}/32")]
+
+    def _oidc(self, project, opts: pulumi.ResourceOptions) -> None:
+        """The issuer the MKS API server trusts for people's logins (`ovh.oidc`, docs/access.md)."""
+        o = self._cfg.ovh.oidc
+        if o is None:
+            return
+        ovh.cloudproject.KubeOidc(
+            f"{self._name}-oidc",
+            service_name=project,
+            kube_id=self.kube.id,
+            issuer_url=o.issuer_url,
+            client_id=o.client_id,
+            oidc_username_claim=o.username_claim,
+            oidc_username_prefix=o.username_prefix,
+            oidc_groups_claims=list(o.groups_claims) or None,
+            oidc_groups_prefix=o.groups_prefix,
+            oidc_required_claims=list(o.required_claims) or None,
+            opts=opts,
+        )
 
     # -- network ---------------------------------------------------------------------------------
     def _gateway_ip(self) -> str:
