@@ -19,7 +19,7 @@ SECRET_LOOKS = [
     re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),  # a JWT (ServiceAccount or OIDC token)
     re.compile(r"\b(AKIA|SCW)[A-Z0-9]{16,}\b"),  # access key ids (AWS-style, Scaleway)
 ]
-SECRET_KEYS = re.compile(r"(access_key|secret_key|secret_access|password|token|kubeconfig|client-key|client_key)", re.I)
+SECRET_KEYS = re.compile(r"(secret|password|passwd|token|access_?key|private_?key|kubeconfig|client-key|client_key)", re.I)
 
 
 @pytest.fixture(scope="module")

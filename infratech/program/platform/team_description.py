@@ -73,7 +73,7 @@ def describe(
             "endpoint": store.endpoint,
             "region": store.region,
             "buckets": dict(sorted(store.buckets.items())),
-            "credentials_secret": OBJECT_STORE_SECRET,  # the Secret's name, never its content
+            "credentials_from": OBJECT_STORE_SECRET,  # the name of the Secret jobs load the keys from, never a key
         },
     }
 
@@ -84,8 +84,9 @@ def document(description: dict[str, Any]) -> pulumi.Output[str]:
 
 
 class TeamDescriptions(pulumi.ComponentResource):
-    """The ConfigMap ``infratech-team`` in each team's namespace, and the Role and RoleBinding
-    that let the team's groups read it (``get`` of that one ConfigMap)."""
+    """The ConfigMap ``infratech-team`` in each team's namespace, and, with ``platform.tenancy``
+    (the switch of all our RBAC), the Role and RoleBinding that let the team's groups read it
+    (``get`` of that one ConfigMap)."""
 
     def __init__(
         self,
@@ -107,6 +108,8 @@ class TeamDescriptions(pulumi.ComponentResource):
                 immutable=True,  # nobody edits it in place; a new platform replaces it
                 opts=pulumi.ResourceOptions.merge(after_ns, pulumi.ResourceOptions(delete_before_replace=True)),
             )
+            if not cfg.platform.tenancy:  # no RBAC of ours at all: the cluster's owner grants access
+                continue
             role = k8s.rbac.v1.Role(
                 f"{team.name}-description-reader",
                 metadata=meta(READER, ns.name),
