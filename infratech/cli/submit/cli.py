@@ -32,7 +32,7 @@ from ...config import StackConfigError
 from ...exits import DEFAULT_STACK, EXIT_BAD_INPUT, EXIT_TOOL
 from ..deploy import DeployError, PulumiCliMissing
 from ..stacks import Project, StackFileError, find_project
-from . import jobs as _jobs
+from . import description, jobs as _jobs
 from .cluster import ClusterError
 from .models import JobFileError
 from .render import HelmMissing, RenderError
@@ -106,7 +106,7 @@ def _source(args) -> str:
 
 
 def _submit(args, project: Project, cluster_factory) -> int:
-    from . import description, submission
+    from . import submission
 
     source = _source(args)
     if source == "cluster":
@@ -134,8 +134,6 @@ def _namespace(args, project: Project, cluster) -> str:
         raise JobFileError("infratech jobs", ["give --namespace NS or --team TEAM"])
     source = _source(args)
     if source == "cluster":
-        from . import description
-
         return description.target(cluster, args.team, "--team").namespace
     from .resolve import stack_outputs, target
 
