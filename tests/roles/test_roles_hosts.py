@@ -30,6 +30,14 @@ def a(prepared):
     return harness.infra_host(prepared, "gpu-a")
 
 
+def _recordings(prepared, smi="nvidia-smi-q-x.healthy-8xH200.xml", dcgm="dcgmi-diag-r1.pass.json"):
+    """Put these recorded outputs behind the nvidia-smi and dcgmi test doubles of gpu-a."""
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    for src, dest in ((smi, "nvidia-smi.xml"), (dcgm, "dcgmi-diag.json")):
+        subprocess.run(["scp", *prepared.ssh_args(), str(fixtures / src),
+                        f"root@{prepared.hosts['gpu-a'].ip}:/etc/infratech-test-double/{dest}"], check=True)
+
+
 def _counts(res, host):
     recap = res.recap()
     assert host in recap, f"no recap for {host}:\n{res.output[-3000:]}"
@@ -369,10 +377,11 @@ def test_gate_fails_an_unhealthy_node_and_keeps_its_taint(play, prepared, a, rep
         # the taint was already there: the gate keeps it and issues no taint command
         assert "--overwrite" not in a.file("/var/log/kubectl-test-double.log").content_string
     finally:
-        prepared.ssh("gpu-a", "true")
+        _recordings(prepared)  # healthy again for the tests after this one
 
 
 def test_a_missing_tool_is_a_reason_of_the_gate_not_a_module_crash(play, prepared, a):
+    _recordings(prepared)  # a healthy node: the missing tool is the only reason
     res = play(ROOT / "playbooks/validate.yml", limit="gpu-a",
                extra_vars={"gpu_health_dcgmi": "/usr/bin/no-such-dcgmi", "gpu_health_dcgm_install": False})
     assert res.rc != 0
@@ -387,9 +396,7 @@ def test_a_missing_tool_is_a_reason_of_the_gate_not_a_module_crash(play, prepare
 def test_handlers_of_a_run_that_fails_the_gate_still_run(play, prepared, a):
     # a change that notifies a restart, then the gate fails the play: the restart must not be lost
     before = a.run("systemctl show -p MainPID --value rke2-agent").stdout.strip()
-    fixtures = Path(__file__).resolve().parent / "fixtures"
-    subprocess.run(["scp", *prepared.ssh_args(), str(fixtures / "dcgmi-diag-r1.fail.json"),
-                    f"root@{prepared.hosts['gpu-a'].ip}:/etc/infratech-test-double/dcgmi-diag.json"], check=True)
+    _recordings(prepared, dcgm="dcgmi-diag-r1.fail.json")
     try:
         res = play(GPU_NODE, limit="gpu-a", extra_vars={"rke2_node_labels": ["infratech.io/handler-test=1"]})
         assert res.rc != 0 and "failed the GPU health gate" in res.output
@@ -397,8 +404,7 @@ def test_handlers_of_a_run_that_fails_the_gate_still_run(play, prepared, a):
         after = a.run("systemctl show -p MainPID --value rke2-agent").stdout.strip()
         assert after != before and after != "0", "RKE2 was not restarted with its new configuration"
     finally:
-        subprocess.run(["scp", *prepared.ssh_args(), str(fixtures / "dcgmi-diag-r1.pass.json"),
-                        f"root@{prepared.hosts['gpu-a'].ip}:/etc/infratech-test-double/dcgmi-diag.json"], check=True)
+        _recordings(prepared)
         restore = play(GPU_NODE, limit="gpu-a")
         assert restore.rc == 0, restore.output[-3000:]
 
