@@ -26,6 +26,7 @@ def host_skip():
 def web_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("standin-web")
     standins.build_nvidia_repo(root)
+    standins.build_kernel_headers_repo(root)
     return root
 
 
@@ -63,6 +64,9 @@ def standin_vars(repo_server, rke2_artifacts, report_dir) -> dict:
     return {
         "nvidia_driver_repo_url": url,
         "nvidia_driver_repo_key_url": url + standins.KEY_NAME,
+        # the stand-in kernel's release has no distribution flavour to derive the metapackage from
+        "nvidia_driver_kernel_headers_metapackage": standins.HEADERS_METAPACKAGE,
+        "test_kernel_headers_repo_url": "http://{{ test_controller_address }}:%d/%s/" % (repo_server.port, standins.KERNEL_REPO_PATH),
         "nvidia_container_toolkit_version": "1.18.0-1",
         "nvidia_container_toolkit_cdi": "always",
         "rke2_node_artifacts_dir": str(rke2_artifacts),

@@ -124,3 +124,11 @@ def test_scratch_recognises_its_own_array():
         for n in ("nvme0n1", "nvme1n1")]}
     chosen, refused, assembled = disks.select_disks(assembled_tree)
     assert assembled and chosen == [] and refused == []
+
+
+def test_a_missing_tool_is_a_reason_naming_it():
+    parsed = smi("nvidia-smi-q-x.healthy-8xH200.xml")
+    healthy, reasons = gate.evaluate(parsed, [], None, None, expected_gpu_count=8,
+                                     missing_tools=[("dcgmi", "install DCGM (gpu_health_dcgm_install)")])
+    assert not healthy
+    assert reasons == ["dcgmi is not installed or not on PATH: install DCGM (gpu_health_dcgm_install)"]

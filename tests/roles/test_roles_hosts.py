@@ -30,6 +30,14 @@ def a(prepared):
     return harness.infra_host(prepared, "gpu-a")
 
 
+def _recordings(prepared, smi="nvidia-smi-q-x.healthy-8xH200.xml", dcgm="dcgmi-diag-r1.pass.json"):
+    """Put these recorded outputs behind the nvidia-smi and dcgmi test doubles of gpu-a."""
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    for src, dest in ((smi, "nvidia-smi.xml"), (dcgm, "dcgmi-diag.json")):
+        subprocess.run(["scp", *prepared.ssh_args(), str(fixtures / src),
+                        f"root@{prepared.hosts['gpu-a'].ip}:/etc/infratech-test-double/{dest}"], check=True)
+
+
 def _counts(res, host):
     recap = res.recap()
     assert host in recap, f"no recap for {host}:\n{res.output[-3000:]}"
@@ -69,6 +77,27 @@ def test_base_state(a):
     assert a.file("/etc/systemd/journald.conf.d/90-infratech.conf").contains("SystemMaxUse=2G")
 
 
+def test_firewall_trusts_the_node_network_and_a_restart_keeps_other_tables(a, prepared):
+    subnet = ".".join(prepared.hosts["gpu-a"].ip.split(".")[:3]) + ".0/24"
+    assert subnet in a.run("nft list table inet infratech_filter").stdout
+    # kube-proxy and the CNI keep their own tables: restarting nftables must not flush them
+    assert a.run("nft add table ip infratech_test_foreign").rc == 0
+    try:
+        assert a.run("systemctl restart nftables").rc == 0
+        assert a.run("nft list table ip infratech_test_foreign").rc == 0, "systemctl restart nftables flushed the ruleset"
+        assert a.run("nft list table inet infratech_filter").rc == 0
+    finally:
+        a.run("nft delete table ip infratech_test_foreign")
+
+
+def test_unattended_upgrades_take_security_updates_only(a):
+    # apt merges Origins-Pattern across files: Debian's 50unattended-upgrades adds the point releases
+    patterns = [line for line in a.run("apt-config dump Unattended-Upgrade::Origins-Pattern").stdout.splitlines()
+                if line.startswith("Unattended-Upgrade::Origins-Pattern::")]
+    assert patterns, "no origins configured"
+    assert all("-security" in line for line in patterns), patterns
+
+
 def test_nvidia_driver_state(a):
     pkg = a.package("nvidia-open")
     assert pkg.is_installed and pkg.version == PINNED_DRIVER, "the pin must refuse the newer 590 branch"
@@ -82,6 +111,61 @@ def test_nvidia_driver_state(a):
     assert a.file("/etc/modprobe.d/blacklist-nouveau.conf").contains("blacklist nouveau")
     assert a.service("nvidia-persistenced").is_enabled and a.service("nvidia-persistenced").is_running
     assert not a.package("nvidia-fabricmanager").is_installed  # no NVSwitch on this host
+
+
+def test_the_whole_driver_chain_is_on_the_pinned_branch(a):
+    # libraries outside the old name pattern, each requiring its siblings at exactly this version
+    for name in ("libglx-nvidia0", "libegl-nvidia0", "libgl1-nvidia-glvnd-glx", "libnvcuvid1", "libcuda1",
+                 "nvidia-driver-libs", "nvidia-driver", "nvidia-kernel-support"):
+        assert a.package(name).version == PINNED_DRIVER, name
+        assert f"Candidate: {PINNED_DRIVER}" in a.run(f"apt-cache policy {name}").stdout, name
+    # nothing is left that apt would upgrade to the newer branch
+    assert "590.44.01-1" not in a.run("apt-get -s -o Debug::NoLocking=1 dist-upgrade").stdout
+
+
+def test_debian_contrib_is_enabled_for_the_driver_dependencies(a):
+    assert a.package("nvidia-support").is_installed  # Debian ships it in contrib only
+    assert "contrib" in a.run("apt-get indextargets --format '$(COMPONENT)' 'Identifier: Packages'").stdout.split()
+    sources = a.file("/etc/apt/sources.list").content_string
+    assert all("contrib" in line for line in sources.splitlines() if line.startswith("deb ")), sources
+
+
+def test_kernel_headers_are_installed_and_dkms_built_the_module(a):
+    import standins
+
+    kver = a.run("uname -r").stdout.strip()
+    assert a.package(f"linux-headers-{kver}").is_installed
+    assert a.package(standins.HEADERS_METAPACKAGE).is_installed  # a later kernel gets its headers too
+    module = a.file(standins.DKMS_MODULE.format(kver=kver))
+    assert module.exists and PINNED_DRIVER.split("-")[0] in module.content_string
+
+
+def test_persistence_daemon_runs_with_persistence_mode_on(a):
+    exec_start = a.run("systemctl show -p ExecStart nvidia-persistenced").stdout
+    assert "nvidia-persistenced" in exec_start and "--no-persistence-mode" not in exec_start, exec_start
+    assert a.file("/run/infratech-test-double/persistence-mode").content_string.strip() == "Enabled"
+    assert "<persistence_mode>Disabled" not in a.run("nvidia-smi -q -x").stdout
+
+
+def test_a_repository_already_listed_by_cuda_keyring_is_used_not_listed_twice(play, prepared, a):
+    # what NVIDIA's cuda-keyring package writes: the same repository, signed by its own key file
+    ours = a.file("/etc/apt/sources.list.d/nvidia-cuda.sources").content_string
+    url = next(line.split()[1] for line in ours.splitlines() if line.startswith("URIs:"))
+    foreign = "/etc/apt/sources.list.d/cuda-debian12-x86_64.list"
+    setup = (f"cp /etc/apt/keyrings/nvidia-cuda.asc /usr/share/keyrings/cuda-archive-keyring.asc && "
+             f"echo 'deb [signed-by=/usr/share/keyrings/cuda-archive-keyring.asc] {url} /' > {foreign}")
+    assert a.run(setup).rc == 0
+    try:
+        res = play(ROLE_PLAY, {"converge_role": "nvidia_driver", "converge_hosts": "gpu-a"})
+        assert res.rc == 0, res.output[-3000:]
+        update = a.run("apt-get update")
+        assert update.rc == 0 and "Conflicting values" not in update.stderr, update.stderr
+        assert not a.file("/etc/apt/sources.list.d/nvidia-cuda.sources").exists
+    finally:
+        a.run(f"rm -f {foreign} /usr/share/keyrings/cuda-archive-keyring.asc")
+        restore = play(ROLE_PLAY, {"converge_role": "nvidia_driver", "converge_hosts": "gpu-a"})
+        assert restore.rc == 0, restore.output[-3000:]
+    assert a.file("/etc/apt/sources.list.d/nvidia-cuda.sources").exists
 
 
 def test_toolkit_state_and_real_containerd_reads_the_runtime(a):
@@ -99,6 +183,30 @@ def test_toolkit_state_and_real_containerd_reads_the_runtime(a):
     assert 'bin_dir = "/usr/lib/cni"' in dump.stdout, "Debian's own CRI settings must survive"
     assert a.service("containerd").is_running
     assert a.file("/etc/cdi/nvidia.yaml").contains("kind: nvidia.com/gpu")
+
+
+def test_toolkit_drop_in_for_containerd_2_has_the_version_of_config_toml(play, prepared, a):
+    # Debian 12 has containerd 1.6; a TEST DOUBLE answering `containerd --version` as containerd 2
+    # takes the role down its drop-in path, on a scratch configuration (the real containerd is not touched)
+    scratch = "/etc/infratech-test-containerd"
+    setup = (f"mkdir -p {scratch} && printf 'version = 2\\n' > {scratch}/config.toml && printf '%s\\n' '#!/bin/sh' "
+             "'# TEST DOUBLE: containerd 2 version string' "
+             "'echo containerd github.com/containerd/containerd/v2 v2.1.4 0' > /usr/local/bin/containerd "
+             "&& chmod 755 /usr/local/bin/containerd")
+    assert a.run(setup).rc == 0
+    try:
+        res = play(ROLE_PLAY, {"converge_role": "nvidia_container_toolkit", "converge_hosts": "gpu-a",
+                               "nvidia_container_toolkit_containerd_config": f"{scratch}/config.toml",
+                               "nvidia_container_toolkit_containerd_dropin_dir": f"{scratch}/conf.d",
+                               "nvidia_container_toolkit_restart_containerd": False})
+        assert res.rc == 0, res.output[-3000:]
+        dropin = a.file(f"{scratch}/conf.d/50-infratech-nvidia.toml").content_string
+        # a version 3 drop-in would stop containerd 2 from migrating config.toml (containerd PR 12891)
+        assert "\nversion = 2\n" in dropin, dropin
+        assert 'plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]' in dropin
+        assert f'imports = ["{scratch}/conf.d/*.toml"]' in a.file(f"{scratch}/config.toml").content_string
+    finally:
+        a.run(f"rm -rf {scratch} /usr/local/bin/containerd")
 
 
 def test_a_changed_version_or_a_lost_hold_is_put_right_by_the_next_run(play, prepared, a):
@@ -126,11 +234,39 @@ def test_rke2_state(a):
     assert cfg.mode == 0o600
     assert "profile: cis" in cfg.content_string and "infratech.io/unhealthy=true:NoSchedule" in cfg.content_string
     assert "server: https://192.0.2.10:9345" in cfg.content_string
-    tmpl = a.file("/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl").content_string
+    tmpl = a.file("/var/lib/rancher/rke2/agent/etc/containerd/config-v3.toml.tmpl").content_string
     assert tmpl.startswith('{{ template "base" . }}')
     assert "BinaryName = \"/usr/bin/nvidia-container-runtime\"" in tmpl
     assert a.file("/var/lib/rancher/rke2/agent/images/rke2-images.linux-amd64.tar.zst").exists
     assert a.file("/etc/sysctl.d/60-rke2-cis.conf").contains("kernel.panic_on_oops = 1")
+
+
+def test_rke2_renders_the_containerd_template_of_its_containerd_version(a):
+    # RKE2 v1.33 (containerd 2) reads config-v3.toml.tmpl, and config.toml.tmpl as a version 2 file
+    rendered = a.file("/var/lib/rancher/rke2/agent/etc/containerd/config.toml").content_string
+    assert rendered.startswith("version = 3\n"), rendered[:200]
+    assert "config-v3.toml.tmpl" in rendered and "runtimes.nvidia]" in rendered
+    old = a.file("/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl")
+    assert not old.exists or "INFRATECH rke2_node" not in old.content_string
+
+
+def test_rke2_started_with_the_cis_kernel_parameters_in_effect(a):
+    # the stand-in rke2 refuses to start otherwise, as RKE2 does; the values are the kernel's (here
+    # the sysctl test double's record, since a container cannot write vm.* and kernel.*)
+    values = a.run("sysctl -n kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom").stdout.split()
+    assert values == ["10", "1", "1", "0"], values
+    assert a.service("rke2-agent").is_running
+    assert "invalid kernel parameter" not in a.run("journalctl -u rke2-agent --no-pager -q").stdout
+
+
+def test_rke2_service_lets_pods_lock_memory(a):
+    assert a.run("systemctl show -p LimitMEMLOCK rke2-agent").stdout.strip() == "LimitMEMLOCK=infinity"
+
+
+def test_dcgm_is_installed_and_its_host_engine_runs(a):
+    assert a.package("datacenter-gpu-manager-4-cuda13").is_installed
+    assert a.service("nvidia-dcgm").is_enabled and a.service("nvidia-dcgm").is_running
+    assert a.file("/usr/bin/dcgmi").exists and not a.file("/usr/local/bin/dcgmi").exists
 
 
 def test_gpu_health_report_and_taint_removed(a, report_dir):
@@ -190,7 +326,7 @@ version = 2
     BinaryName = "/usr/local/nvidia/toolkit/nvidia-container-runtime.legacy"
 X
 grep -q '^imports' /etc/containerd/config.toml || sed -i '/^version/a imports = ["/etc/containerd/conf.d/*.toml"]' /etc/containerd/config.toml
-cat >> /var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl <<'X'
+cat >> /var/lib/rancher/rke2/agent/etc/containerd/config-v3.toml.tmpl <<'X'
 # added by the GPU operator (simulated)
 [plugins."io.containerd.cri.v1.runtime".containerd.runtimes."nvidia-cdi"]
   runtime_type = "io.containerd.runc.v2"
@@ -208,7 +344,7 @@ systemctl restart containerd
     dump = a.run("containerd config dump").stdout
     for runtime in ("runtimes.nvidia]", "runtimes.nvidia-cdi]", "runtimes.nvidia-legacy]"):
         assert runtime in dump, f"{runtime} lost:\n{dump[-2000:]}"
-    tmpl = a.file("/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl").content_string
+    tmpl = a.file("/var/lib/rancher/rke2/agent/etc/containerd/config-v3.toml.tmpl").content_string
     assert '"nvidia-cdi"' in tmpl and "BEGIN INFRATECH rke2_node" in tmpl
 
 
@@ -241,7 +377,36 @@ def test_gate_fails_an_unhealthy_node_and_keeps_its_taint(play, prepared, a, rep
         # the taint was already there: the gate keeps it and issues no taint command
         assert "--overwrite" not in a.file("/var/log/kubectl-test-double.log").content_string
     finally:
-        prepared.ssh("gpu-a", "true")
+        _recordings(prepared)  # healthy again for the tests after this one
+
+
+def test_a_missing_tool_is_a_reason_of_the_gate_not_a_module_crash(play, prepared, a):
+    _recordings(prepared)  # a healthy node: the missing tool is the only reason
+    res = play(ROOT / "playbooks/validate.yml", limit="gpu-a",
+               extra_vars={"gpu_health_dcgmi": "/usr/bin/no-such-dcgmi", "gpu_health_dcgm_install": False})
+    assert res.rc != 0
+    assert "failed the GPU health gate" in res.output
+    assert "/usr/bin/no-such-dcgmi is not installed or not on PATH" in res.output
+    report = json.loads(a.file("/var/lib/infratech/gpu_health.json").content_string)
+    assert report["healthy"] is False and report["tools"]["/usr/bin/no-such-dcgmi"] == "not found"
+    again = play(ROOT / "playbooks/validate.yml", limit="gpu-a")
+    assert again.rc == 0, again.output[-3000:]
+
+
+def test_handlers_of_a_run_that_fails_the_gate_still_run(play, prepared, a):
+    # a change that notifies a restart, then the gate fails the play: the restart must not be lost
+    before = a.run("systemctl show -p MainPID --value rke2-agent").stdout.strip()
+    _recordings(prepared, dcgm="dcgmi-diag-r1.fail.json")
+    try:
+        res = play(GPU_NODE, limit="gpu-a", extra_vars={"rke2_node_labels": ["infratech.io/handler-test=1"]})
+        assert res.rc != 0 and "failed the GPU health gate" in res.output
+        assert "RUNNING HANDLER [rke2_node : Restart RKE2]" in res.output
+        after = a.run("systemctl show -p MainPID --value rke2-agent").stdout.strip()
+        assert after != before and after != "0", "RKE2 was not restarted with its new configuration"
+    finally:
+        _recordings(prepared)
+        restore = play(GPU_NODE, limit="gpu-a")
+        assert restore.rc == 0, restore.output[-3000:]
 
 
 BAD_INPUTS = [
@@ -252,6 +417,9 @@ BAD_INPUTS = [
     ("nvidia_container_toolkit", {"nvidia_container_toolkit_cdi": "yes-please"}, "nvidia_container_toolkit_cdi"),
     ("rke2_node", {"rke2_node_role": "worker"}, "rke2_node_role"),
     ("rke2_node", {"rke2_node_version": "1.33"}, "rke2_node_version"),
+    # RKE2 >= 1.29 accepts "cis" or "etcd" only (rancher/rke2 pkg/cli/cmds/profile_linux.go)
+    ("rke2_node", {"rke2_node_cis_profile": "cis-1.23"}, "rke2_node_cis_profile"),
+    ("gpu_health", {"gpu_health_dcgm_cuda_major": 11}, "gpu_health_dcgm_cuda_major"),
     ("gpu_health", {"gpu_health_expected_gpu_count": "eight"}, "gpu_health_expected_gpu_count"),
     ("gpu_health", {"gpu_health_dcgm_level": 7}, "gpu_health_dcgm_level"),
     ("nvme_scratch", {"nvme_scratch_devices": ["nvme0n1"]}, "nvme_scratch_devices"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -97,3 +98,36 @@ def test_ansible_lint_production_profile_passes():
     res = subprocess.run([str(lint), "--profile", "production", "roles", "playbooks"], cwd=ROOT, env=env,
                          text=True, capture_output=True, timeout=600)
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
+
+
+# NVIDIA's Ubuntu package names per branch, as NVIDIA's driver installation guide gives them ("Ubuntu
+# 590 and later packages": the branch leaves the names from 590 on; Fabric Manager unversioned from
+# 580 in the CUDA repositories). The Debian names are exercised on the test hosts; these are not
+# (no recorded index of NVIDIA's Ubuntu repositories could be obtained).
+UBUNTU_NAMES = [
+    ("570", True, "nvidia-dkms-570-open", "nvidia-fabricmanager-570"),
+    ("580", True, "nvidia-dkms-580-open", "nvidia-fabricmanager"),
+    ("580", False, "nvidia-dkms-580", "nvidia-fabricmanager"),
+    ("590", True, "nvidia-dkms-open", "nvidia-fabricmanager"),
+    ("590", False, "nvidia-dkms", "nvidia-fabricmanager"),
+]
+
+
+@pytest.mark.parametrize("release", ["22", "24"])
+def test_ubuntu_driver_package_names_follow_nvidias_naming(tmp_path, release):
+    play = tmp_path / "names.yml"
+    play.write_text(yaml.safe_dump([{
+        "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "tasks": [
+            {"ansible.builtin.include_vars": str(ROOT / f"roles/nvidia_driver/vars/Ubuntu-{release}.yml")},
+            {"ansible.builtin.debug": {"msg": "NAMES {{ nvidia_driver_branch }} {{ nvidia_driver_open_kernel_modules }} "
+                                              "{{ _nvidia_driver_kernel_package }} {{ _nvidia_driver_fabricmanager_package }}"}},
+        ],
+    }]))
+    env = harness.ansible_env(tmp_path / "facts")
+    for branch, open_modules, dkms, fabricmanager in UBUNTU_NAMES:
+        res = subprocess.run([str(harness.ANSIBLE_BIN / "ansible-playbook"), "-i", "localhost,", str(play),
+                              "-e", json.dumps({"nvidia_driver_branch": branch, "nvidia_driver_open_kernel_modules": open_modules})],
+                             cwd=ROOT, env=env, text=True, capture_output=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert f"NAMES {branch} {open_modules} {dkms} {fabricmanager}" in res.stdout, res.stdout[-1500:]

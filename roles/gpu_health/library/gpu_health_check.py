@@ -36,6 +36,7 @@ report: {description: Everything measured., type: dict, returned: always}
 """
 
 import json
+import os
 import re
 import shlex
 import xml.etree.ElementTree as ET
@@ -168,9 +169,12 @@ def parse_nccl(output):
 
 
 def evaluate(smi, xid_events, dcgm, nccl, *, expected_gpu_count, require_persistence_mode=True,
-             xid_ignore=(), nccl_min_busbw_gbps=0.0):
-    """The verdict: (healthy, reasons). Each reason names the GPU or tool and what was seen."""
-    reasons = []
+             xid_ignore=(), nccl_min_busbw_gbps=0.0, missing_tools=()):
+    """The verdict: (healthy, reasons). Each reason names the GPU or tool and what was seen.
+
+    ``missing_tools``: (tool, hint) pairs for probes whose executable is not installed; each is a reason.
+    """
+    reasons = [f"{tool} is not installed or not on PATH: {hint}" for tool, hint in missing_tools]
     if smi is None:
         reasons.append("nvidia-smi gave no usable output: the driver is not loaded or the GPUs are not visible")
     else:
@@ -229,16 +233,28 @@ def main():  # pragma: no cover - exercised through Ansible on the test hosts
     )
     p = module.params
     report = {"tools": {}}
+    # A tool that is not installed is a reason, not a module failure (run_command would fail the
+    # module with "No such file or directory" and no report).
+    missing = []
 
-    rc, out, err = module.run_command([p["nvidia_smi"], "-q", "-x"])
+    def tool(name, hint):
+        path = module.get_bin_path(name) if "/" not in name else (name if os.access(name, os.X_OK) else None)
+        if path is None:
+            missing.append((name, hint))
+            report["tools"][name] = "not found"
+        return path
+
     smi = None
-    if rc == 0 and out.strip():
-        try:
-            smi = parse_nvidia_smi_xml(out)
-        except ET.ParseError as exc:
-            report["tools"]["nvidia-smi"] = f"unparsable XML: {exc}"
-    else:
-        report["tools"]["nvidia-smi"] = f"rc={rc}: {(err or out).strip()[:500]}"
+    nvidia_smi = tool(p["nvidia_smi"], "the NVIDIA driver is not installed (role nvidia_driver)")
+    if nvidia_smi:
+        rc, out, err = module.run_command([nvidia_smi, "-q", "-x"])
+        if rc == 0 and out.strip():
+            try:
+                smi = parse_nvidia_smi_xml(out)
+            except ET.ParseError as exc:
+                report["tools"]["nvidia-smi"] = f"unparsable XML: {exc}"
+        else:
+            report["tools"]["nvidia-smi"] = f"rc={rc}: {(err or out).strip()[:500]}"
     report["nvidia_smi"] = smi
 
     log_cmd = p["kernel_log_command"] or f"journalctl -k --no-pager -q --since=-{p['xid_window_hours']}h"
@@ -249,8 +265,9 @@ def main():  # pragma: no cover - exercised through Ansible on the test hosts
     report["xid_events"] = xid_events
 
     dcgm = None
-    if p["dcgm_level"] > 0:
-        rc, out, err = module.run_command([p["dcgmi"], "diag", "-r", str(p["dcgm_level"]), "-j"])
+    dcgmi = tool(p["dcgmi"], "install DCGM (gpu_health_dcgm_install) or set gpu_health_dcgm_level: 0") if p["dcgm_level"] > 0 else None
+    if dcgmi:
+        rc, out, err = module.run_command([dcgmi, "diag", "-r", str(p["dcgm_level"]), "-j"])
         try:
             dcgm = parse_dcgm_diag(out)
         except ValueError:
@@ -258,8 +275,10 @@ def main():  # pragma: no cover - exercised through Ansible on the test hosts
     report["dcgm"] = dcgm
 
     nccl = None
-    if p["nccl_command"]:
-        rc, out, err = module.run_command(shlex.split(p["nccl_command"]))
+    nccl_argv = shlex.split(p["nccl_command"])
+    nccl_bin = tool(nccl_argv[0], "install nccl-tests or set gpu_health_nccl_enabled: false") if nccl_argv else None
+    if nccl_bin:
+        rc, out, err = module.run_command([nccl_bin, *nccl_argv[1:]])
         nccl = parse_nccl(out)
         if rc != 0:
             nccl["largest_busbw_gbps"] = None
@@ -272,6 +291,7 @@ def main():  # pragma: no cover - exercised through Ansible on the test hosts
         require_persistence_mode=p["require_persistence_mode"],
         xid_ignore=p["xid_ignore"],
         nccl_min_busbw_gbps=p["nccl_min_busbw_gbps"],
+        missing_tools=missing,
     )
     report["healthy"] = healthy
     report["reasons"] = reasons
