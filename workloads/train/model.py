@@ -114,6 +114,31 @@ def param_dtype(cfg: TrainingRun, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def checkpoint_layers(model) -> None:
+    """Recompute each decoder layer in backward (non-reentrant: the recompute re-runs FSDP2's
+    unshard hooks)."""
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def compile_layers(model, backend="inductor") -> None:
+    """``torch.compile`` each decoder layer, whole (``fullgraph``: a graph break fails loudly
+    instead of leaving the layer in eager mode).
+
+    Under activation checkpointing Dynamo refuses a layer whose forward has a Python side effect
+    it cannot replay in the recompute, and transformers 5.x's attention has one (the ``kernels``
+    package sets a context variable, kernels/_internals/layer/layer.py): without the flag below no
+    layer is compiled at all. The flag skips replaying that side effect in backward, as torchtitan
+    does for every compiled model (pytorch/torchtitan torchtitan/distributed/compile.py; the flag:
+    torch 2.13 torch/_dynamo/config.py).
+    """
+    torch._dynamo.config.skip_fwd_side_effects_in_bwd_under_checkpoint = True
+    for layer in model.model.layers:
+        layer.compile(backend=backend, fullgraph=True)
+
+
 def build(cfg: TrainingRun, d: Dist, log: Callable[[str], None]):
     """The sharded model on ``d.device``, weights in float32 (master copy), compute in bf16 on GPU."""
     from transformers import LlamaForCausalLM
@@ -124,14 +149,10 @@ def build(cfg: TrainingRun, d: Dist, log: Callable[[str], None]):
     hf_cfg = hf_config(arch, cfg.model.attn_implementation)
     with torch.device("meta"):
         model = LlamaForCausalLM(hf_cfg)
-    if cfg.train.activation_checkpointing:  # non-reentrant: the recompute re-runs FSDP2's unshard hooks
-        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.train.activation_checkpointing:
+        checkpoint_layers(model)
     if cfg.train.compile:
-        for layer in model.model.layers:
-            layer.compile()
+        compile_layers(model)
     pdt = param_dtype(cfg, d.device)
     mp = MixedPrecisionPolicy(param_dtype=pdt, reduce_dtype=torch.float32 if pdt else None)
     for layer in model.model.layers:
