@@ -63,6 +63,8 @@ def test_flops_per_token_by_hand():
     ("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 PCIe", 756e12), ("NVIDIA H100 NVL", 835e12),
     ("NVIDIA H200", 989e12), ("NVIDIA A100-SXM4-80GB", 312e12), ("NVIDIA L40S", 362.05e12),
     ("NVIDIA L4", 121e12), ("cpu", None), ("NVIDIA GeForce RTX 4090", None),
+    # a name that merely starts like a listed one is another card
+    ("NVIDIA L40", 181.05e12), ("NVIDIA H200 NVL", 835.5e12), ("NVIDIA H20", None), ("NVIDIA A1000", None),
 ])
 def test_peak_table(device, flops):
     value, source = peak_flops(device)
