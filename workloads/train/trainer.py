@@ -159,16 +159,19 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._write_config()
         d.barrier()
+        accum = cfg.train.accumulation(d.world)  # a global batch these processes cannot make fails now
         ds = self._open_data()
         self.log(f"data: {len(ds):,} sequences of {ds.seq_len} tokens, manifest sha256 {ds.sha256[:16]}…")
         model = mdl.build(cfg, d, self.log)
         opt, sched = optim.build(model, cfg.train, d.device)
-        batches = Batches(ds, cfg.run.seed, cfg.train.micro_batch_size, cfg.train.grad_accum, d.rank, d.world)
+        batches = Batches(ds, cfg.run.seed, cfg.train.micro_batch_size, accum, d.rank, d.world)
         ckpt = Checkpointer(cfg.checkpoint, self.ckpt_dir, d, self.log)
         local = sum(p.to_local().numel() for p in model.parameters())
         total = mdl.count_params(cfg.model.arch)["total"]
         self.log(f"model: {total:,} parameters, FSDP2 over {d.world} process(es) on {d.device}, "
                  f"this rank holds {local:,} ({local / total:.1%})")
+        self.log(f"batch: {batches.global_batch} sequences per step = {cfg.train.micro_batch_size} per micro-batch "
+                 f"x {accum} accumulated x {d.world} process(es)")
 
         step = 0
         latest = ckpt.latest()
@@ -205,7 +208,7 @@ class Trainer:
                 x = x.to(d.device, non_blocking=True)
                 logits = model(input_ids=x).logits
                 loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, vocab), x[:, 1:].reshape(-1))
-                (loss / cfg.train.grad_accum).backward()
+                (loss / accum).backward()
                 loss_sum += loss.detach()
             gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
             gnorm = gnorm.full_tensor() if hasattr(gnorm, "full_tensor") else gnorm
@@ -224,7 +227,7 @@ class Trainer:
                 per_dev = tps / d.world
                 log_file.write({
                     "step": step,
-                    "loss": (loss_sum / (cfg.train.grad_accum * d.world)).item(),
+                    "loss": (loss_sum / (accum * d.world)).item(),
                     "grad_norm": float(gnorm),
                     "lr": lr,
                     "tokens_per_s": round(tps, 1),
