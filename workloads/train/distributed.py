@@ -10,6 +10,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Optional
 
 import torch
 import torch.distributed as dist
@@ -25,6 +26,7 @@ class Dist:
     local_rank: int
     device: torch.device
     mesh: DeviceMesh
+    control: Optional[dist.ProcessGroup] = None  # gloo group for host-side flags on GPU runs
 
     @property
     def is_main(self) -> bool:
@@ -35,17 +37,18 @@ class Dist:
 
     def broadcast_object(self, obj):
         box = [obj if self.is_main else None]
-        dist.broadcast_object_list(box, src=0)
+        dist.broadcast_object_list(box, src=0, group=self.control)
         return box[0]
 
     def all_gather_object(self, obj) -> list:
         out = [None] * self.world
-        dist.all_gather_object(out, obj)
+        dist.all_gather_object(out, obj, group=self.control)
         return out
 
     def all_max(self, value: float) -> float:
-        t = torch.tensor([float(value)], device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        """On the host: a CUDA tensor here would make every caller wait for the GPU to drain."""
+        t = torch.tensor([float(value)])
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.control)
         return float(t.item())
 
 
@@ -92,7 +95,8 @@ def setup(device_pref: str = "auto", timeout_s: int = 1800) -> Dist:
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s), store=_attempt_store(world, timeout_s),
                             rank=rank, world_size=world, **kwargs)
     mesh = init_device_mesh(device.type, (world,), mesh_dim_names=("dp_shard",))
-    return Dist(rank=rank, world=world, local_rank=local_rank, device=device, mesh=mesh)
+    control = dist.new_group(backend="gloo") if use_cuda else None
+    return Dist(rank=rank, world=world, local_rank=local_rank, device=device, mesh=mesh, control=control)
 
 
 def teardown() -> None:

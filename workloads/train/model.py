@@ -155,8 +155,11 @@ def build(cfg: TrainingRun, d: Dist, log: Callable[[str], None]):
         compile_layers(model)
     pdt = param_dtype(cfg, d.device)
     mp = MixedPrecisionPolicy(param_dtype=pdt, reduce_dtype=torch.float32 if pdt else None)
+    # One process: keep each layer's bf16 copy from forward to backward instead of casting it again
+    # (with one rank FSDP2 skips the all-gather but still rebuilds the unsharded parameters on every
+    # unshard: torch 2.13 torch/distributed/fsdp/_fully_shard/_fsdp_param_group.py wait_for_unshard)
     for layer in model.model.layers:
-        fully_shard(layer, mesh=d.mesh, mp_policy=mp, reshard_after_forward=True)
+        fully_shard(layer, mesh=d.mesh, mp_policy=mp, reshard_after_forward=d.world > 1)
     fully_shard(model, mesh=d.mesh, mp_policy=mp, reshard_after_forward=False)
     model.to_empty(device=d.device)
     _rebuild_rotary(model, d.device)

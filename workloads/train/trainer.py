@@ -217,9 +217,9 @@ class Trainer:
             sched.step()
             step += 1
             steps_since += 1
-            dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
-            stop = d.all_max(1.0 if self._stop else 0.0) > 0
+            stop = d.all_max(1.0 if self._stop else 0.0) > 0  # host-side: no wait for the GPU
             if step % cfg.metrics.log_every == 0 or step == cfg.train.steps or stop:
+                dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)  # the device syncs at log steps only
                 if d.device.type == "cuda":
                     torch.cuda.synchronize(d.device)
                 dt = time.perf_counter() - t_last
