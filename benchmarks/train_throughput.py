@@ -80,7 +80,7 @@ def worker_ours(args) -> dict:
     seqs = steps * cfg.train.micro_batch_size * cfg.train.accumulation(world) * world + 8
     if int(os.environ.get("RANK", "0")) == 0:
         _random_dataset(work / "data", cfg.model.arch.vocab_size, cfg.train.seq_len, seqs)
-    d = setup(cfg.train.device)
+    d = setup(cfg.train.device, sharding=cfg.train.sharding)
     d.barrier()  # rank 0 wrote the dataset before joining
     t0 = time.perf_counter()
     Trainer(cfg, d).fit()

@@ -277,3 +277,16 @@ def test_two_nodes_with_their_own_disks_and_no_object_storage_are_refused_at_sta
         assert f"error: [rank {node}] checkpoint.dir run/checkpoints is not shared by all ranks (each sees its " \
                "own: ranks [0]; ranks [1]) and checkpoint.upload is not set" in err, err[-3000:]
         assert "/workloads/" not in err.split("exitcode: 2")[0]  # no traceback of ours
+
+
+def test_hsdp_on_two_nodes_replicates_across_them_and_trains_like_fsdp(reference, tmp_path, launched):
+    """Two "nodes" of one process: HSDP shards within a node (here: one process, all of it) and
+    replicates across nodes; the losses are those of the FSDP reference."""
+    run = tmp_path / "shared-run"  # one directory for both: this test is about the mesh
+    results = _finish(_two_nodes(tmp_path, reference / "data", *STEPS, "export.at_end=false", "train.sharding=hsdp",
+                                 f"run.dir={run}", extra_env={}, launched=launched))
+    for code, err in results:
+        assert code == 0, err[-4000:]
+    log = (run / "train.log").read_text()
+    assert "HSDP: sharded over 1, replicated 2x on cpu, this rank holds 164,160 (100.0%)" in log
+    assert _same_losses(reference, run, range(1, 13)) <= 1e-5

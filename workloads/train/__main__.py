@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         from .trainer import Trainer, preflight
 
         preflight(cfg)
-        d = setup(cfg.train.device)
+        d = setup(cfg.train.device, sharding=cfg.train.sharding)
         rank, world = d.rank, d.world
         clean = False
         try:

@@ -96,6 +96,9 @@ class TrainConfig(_Strict):
     mixed_precision: Literal["auto", "bf16", "none"] = Field("auto", description="auto: bf16 on GPU, none on CPU")
     activation_checkpointing: bool = False
     compile: bool = False
+    sharding: Literal["fsdp", "hsdp"] = Field("fsdp", description="fsdp: shard over all processes; hsdp: shard "
+                                              "within each node, replicate across nodes (each node must hold the "
+                                              "whole model and optimizer state)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     @model_validator(mode="after")
@@ -179,6 +182,7 @@ OVERRIDABLE: dict[str, str] = {
     "train.global_batch": "sequences per optimizer step, all processes (derives grad_accum), or none",
     "train.compile": "torch.compile each decoder layer (true/false)",
     "train.activation_checkpointing": "recompute each decoder layer in backward (true/false)",
+    "train.sharding": "fsdp (over all processes) or hsdp (within a node, replicated across nodes)",
     "train.device": "auto, cpu or cuda",
     "checkpoint.every": "steps between checkpoints",
     "checkpoint.keep": "committed checkpoints kept locally",

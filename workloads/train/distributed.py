@@ -75,7 +75,19 @@ def _attempt_store(world: int, timeout_s: int):
     return dist.PrefixStore(f"infratech/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", base)
 
 
-def setup(device_pref: str = "auto", timeout_s: int = 1800) -> Dist:
+def _mesh(device: torch.device, world: int, sharding: str) -> DeviceMesh:
+    """fsdp: one dimension over every process. hsdp: (nodes, processes per node), so parameters
+    are sharded within a node (NVLink) and only gradients cross nodes, once per optimizer step
+    (torchrun sets LOCAL_WORLD_SIZE; torch 2.13 fully_shard takes a 2-D mesh as HSDP)."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    if sharding == "fsdp":
+        return init_device_mesh(device.type, (world,), mesh_dim_names=("dp_shard",))
+    if world % local:
+        raise UserError(f"train.sharding=hsdp: {world} processes are not whole nodes of {local} (LOCAL_WORLD_SIZE)")
+    return init_device_mesh(device.type, (world // local, local), mesh_dim_names=("dp_replicate", "dp_shard"))
+
+
+def setup(device_pref: str = "auto", timeout_s: int = 1800, sharding: str = "fsdp") -> Dist:
     """Join (or make) the process group and pick this process's device."""
     if "RANK" not in os.environ:  # plain `python -m workloads.train`: a group of one
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
@@ -94,7 +106,7 @@ def setup(device_pref: str = "auto", timeout_s: int = 1800) -> Dist:
     kwargs = {"device_id": device} if use_cuda else {}
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s), store=_attempt_store(world, timeout_s),
                             rank=rank, world_size=world, **kwargs)
-    mesh = init_device_mesh(device.type, (world,), mesh_dim_names=("dp_shard",))
+    mesh = _mesh(device, world, sharding)
     control = dist.new_group(backend="gloo") if use_cuda else None
     return Dist(rank=rank, world=world, local_rank=local_rank, device=device, mesh=mesh, control=control)
 

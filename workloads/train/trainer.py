@@ -168,8 +168,9 @@ class Trainer:
         ckpt = Checkpointer(cfg.checkpoint, self.ckpt_dir, d, self.log)
         local = sum(p.to_local().numel() for p in model.parameters())
         total = mdl.count_params(cfg.model.arch)["total"]
-        self.log(f"model: {total:,} parameters, FSDP2 over {d.world} process(es) on {d.device}, "
-                 f"this rank holds {local:,} ({local / total:.1%})")
+        layout = (f"HSDP: sharded over {d.mesh.size(1)}, replicated {d.mesh.size(0)}x" if d.mesh.ndim == 2
+                  else f"FSDP2 over {d.world} process(es)")
+        self.log(f"model: {total:,} parameters, {layout} on {d.device}, this rank holds {local:,} ({local / total:.1%})")
         self.log(f"batch: {batches.global_batch} sequences per step = {cfg.train.micro_batch_size} per micro-batch "
                  f"x {accum} accumulated x {d.world} process(es)")
 
@@ -204,7 +205,9 @@ class Trainer:
         while step < cfg.train.steps:
             lr = sched.get_last_lr()[0]
             loss_sum = torch.zeros((), device=d.device)
-            for x in batches.next_step():
+            for i, x in enumerate(batches.next_step()):
+                if d.mesh.ndim == 2:  # HSDP: gradients cross nodes once per step, not per micro-batch
+                    model.set_requires_all_reduce(i == accum - 1)
                 x = x.to(d.device, non_blocking=True)
                 logits = model(input_ids=x).logits
                 loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, vocab), x[:, 1:].reshape(-1))
