@@ -70,8 +70,9 @@ def test_every_shipped_profile_loads_and_gpu_ones_state_their_memory():
 
 def test_profile_to_vllm_flags(tmp_path):
     args = prof.vllm_args(prof.load("h100"), tmp_path, "lucie-7b", 32000)
-    flags = dict(zip(args[::2], args[1::2], strict=False))
-    assert flags["--model"] == str(tmp_path) and flags["--served-model-name"] == "lucie-7b"
+    assert args[0] == str(tmp_path)  # `vllm serve MODEL`: the model comes first, positional
+    flags = dict(zip(args[1::2], args[2::2], strict=False))
+    assert flags["--served-model-name"] == "lucie-7b"
     assert flags["--max-model-len"] == "32000" and flags["--gpu-memory-utilization"] == "0.92"
     assert flags["--tensor-parallel-size"] == "1" and flags["--kv-cache-dtype"] == "auto"
     assert {"--enable-prefix-caching", "--enable-chunked-prefill"} <= set(args)
@@ -119,7 +120,9 @@ def test_the_plan_of_a_promoted_model(tmp_path, key):
     model = model_dir(tmp_path)
     p = launcher.plan(str(model), prof.load("cpu", port=8123), served_name="tiny", python="/opt/vllm/bin/python")
     assert p.promoted and p.served_name == "tiny" and p.base_url == "http://127.0.0.1:8123"
-    assert p.command[:3] == ["/opt/vllm/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
+    # `vllm serve MODEL`, not the entry point vLLM 0.32 deprecates
+    assert p.command[:5] == ["/opt/vllm/bin/python", "-m", "vllm.entrypoints.cli.main", "serve", str(model)]
+    assert "--model" not in p.command
     assert p.command[p.command.index("--max-model-len") + 1] == "128"  # the profile's 256 capped to the model's
     assert any("capped to the model's 128" in n for n in p.notes)
     assert p.env["VLLM_API_KEY"] == key and key not in " ".join(p.command)  # never on the command line
@@ -213,3 +216,37 @@ def test_cli_refuses_and_prints_the_command(tmp_path, key):
         in forced.stderr
     listed = run("--list-profiles")
     assert listed.returncode == 0 and listed.stdout.split()[::1][0] == "cpu"
+
+
+# vLLM's own batch defaults for a card, asked of the installed vLLM (.venv-serve) with the card's
+# name and memory in place of this machine's CPU platform (vllm/engine/arg_utils.py get_batch_defaults)
+_VLLM_DEFAULTS = """
+import json, sys
+from vllm.engine.arg_utils import EngineArgs
+from vllm.platforms import current_platform
+from vllm.usage.usage_lib import UsageContext
+name, gib = sys.argv[1], float(sys.argv[2])
+cls = type(current_platform)
+cls.get_device_total_memory = classmethod(lambda c, device_id=0: int(gib * (1 << 30)))
+cls.get_device_name = classmethod(lambda c, device_id=0: name)
+cls.is_cpu = lambda self: False
+tokens, seqs = EngineArgs.get_batch_defaults(world_size=1)
+print(json.dumps([seqs[UsageContext.OPENAI_API_SERVER], tokens[UsageContext.OPENAI_API_SERVER]]))
+"""
+
+
+@pytest.mark.parametrize("profile, card, gib", [
+    ("l4", "NVIDIA L4", 22.5), ("l40s", "NVIDIA L40S", 44.5), ("h100", "NVIDIA H100 80GB HBM3", 79.2),
+])
+def test_no_gpu_profile_caps_the_decode_batch_below_vllms_own_default(profile, card, gib):
+    """vLLM allocates KV-cache blocks as tokens are produced (vllm/v1/core/kv_cache_manager.py
+    allocate_slots): max_num_seqs reserves no memory per sequence, it only caps the decode batch,
+    and a memory-bound card decodes more tokens per second with a bigger batch."""
+    from workloads_fakes import vllm_python_or_skip
+
+    out = subprocess.run([vllm_python_or_skip(), "-c", _VLLM_DEFAULTS, card, str(gib)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    default_seqs, _ = json.loads(out.stdout.strip().splitlines()[-1])
+    p = prof.load(profile)
+    assert p.max_num_seqs is None or p.max_num_seqs >= default_seqs, (p.max_num_seqs, default_seqs)
