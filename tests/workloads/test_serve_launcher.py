@@ -70,9 +70,8 @@ def test_every_shipped_profile_loads_and_gpu_ones_state_their_memory():
 
 def test_profile_to_vllm_flags(tmp_path):
     args = prof.vllm_args(prof.load("h100"), tmp_path, "lucie-7b", 32000)
-    assert args[0] == str(tmp_path)  # `vllm serve MODEL`: the model comes first, positional
-    flags = dict(zip(args[1::2], args[2::2], strict=False))
-    assert flags["--served-model-name"] == "lucie-7b"
+    flags = dict(zip(args[::2], args[1::2], strict=False))
+    assert flags["--model"] == str(tmp_path) and flags["--served-model-name"] == "lucie-7b"
     assert flags["--max-model-len"] == "32000" and flags["--gpu-memory-utilization"] == "0.92"
     assert flags["--tensor-parallel-size"] == "1" and flags["--kv-cache-dtype"] == "auto"
     assert {"--enable-prefix-caching", "--enable-chunked-prefill"} <= set(args)
@@ -120,9 +119,7 @@ def test_the_plan_of_a_promoted_model(tmp_path, key):
     model = model_dir(tmp_path)
     p = launcher.plan(str(model), prof.load("cpu", port=8123), served_name="tiny", python="/opt/vllm/bin/python")
     assert p.promoted and p.served_name == "tiny" and p.base_url == "http://127.0.0.1:8123"
-    # `vllm serve MODEL`, not the entry point vLLM 0.32 deprecates
-    assert p.command[:5] == ["/opt/vllm/bin/python", "-m", "vllm.entrypoints.cli.main", "serve", str(model)]
-    assert "--model" not in p.command
+    assert p.command[:3] == ["/opt/vllm/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
     assert p.command[p.command.index("--max-model-len") + 1] == "128"  # the profile's 256 capped to the model's
     assert any("capped to the model's 128" in n for n in p.notes)
     assert p.env["VLLM_API_KEY"] == key and key not in " ".join(p.command)  # never on the command line

@@ -85,9 +85,9 @@ def load(name_or_path: str, **overrides) -> Profile:
 
 
 def vllm_args(p: Profile, model_dir: Path, served_name: str, max_model_len: int) -> list[str]:
-    """``vllm serve`` arguments for this profile: the model directory, then the flags."""
+    """Flags of ``vllm.entrypoints.openai.api_server`` (= ``vllm serve``) for this profile."""
     args = [
-        str(model_dir),
+        "--model", str(model_dir),
         "--served-model-name", served_name,
         "--host", p.host,
         "--port", str(p.port),
