@@ -209,6 +209,7 @@ def test_the_throughput_benchmark_measures_this_server_with_vllms_client(server)
     spec.loader.exec_module(bench_mod)
     plan = server.plan
     result = bench_mod.bench(plan.command[0], plan.base_url, plan.served_name, plan.model_dir, plan.api_key,
-                             num_prompts=16, input_len=16, output_len=8, concurrency=8)
+                             num_prompts=16, input_len=16, output_len=8, concurrency=8, prefix_len=8)
     assert result["completed"] == 16 and result["failed"] == 0
     assert result["output_throughput"] > 0 and result["median_ttft_ms"] > 0 and result["p99_ttft_ms"] > 0
+    assert result["median_itl_ms"] > 0 and result["p99_itl_ms"] >= result["median_itl_ms"]
