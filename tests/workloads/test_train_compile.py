@@ -48,3 +48,33 @@ def _compile_and_compare(checkpointing: bool) -> None:
     assert counter.frame_count >= 1, "no decoder layer was compiled"
     for name, g in eager.items():
         assert torch.allclose(g, compiled[name], rtol=1e-4, atol=1e-6), name
+
+
+@pytest.mark.parametrize("every, recomputed", [(1, [0, 1, 2, 3]), (2, [0, 2]), (3, [0, 3])])
+def test_activation_checkpointing_every_n_layers_recomputes_those_only(every, recomputed):
+    from transformers import LlamaForCausalLM
+
+    from workloads.train.config import apply_overrides
+
+    cfg = apply_overrides(recipes.get("debug_tiny"), [f"train.checkpoint_every={every}"])
+    arch = cfg.model.arch.model_copy(update={"num_layers": 4})
+    model = LlamaForCausalLM(hf_config(arch))
+    checkpoint_layers(model, cfg.train.checkpoint_every)
+    assert [i for i, layer in enumerate(model.model.layers) if layer.gradient_checkpointing] == recomputed
+
+
+def test_the_memory_estimate_by_hand_for_lucie_7b():
+    from workloads.train.config import apply_overrides
+    from workloads.train.model import memory_estimate
+
+    full = recipes.get("lucie_7b")  # 2 x 4096 tokens per micro-batch, every layer recomputed
+    est = memory_estimate(full, shards=32)
+    tokens, h, ffn = 2 * 4096, 4096, 12288
+    layer = tokens * (16 * h + 8 * ffn)
+    assert est["states"] == 16 * 6_706_958_336 / 32
+    assert est["activations"] == 32 * 2 * tokens * h + layer
+    assert est["logits"] == 10 * tokens * 65024
+    every4 = memory_estimate(apply_overrides(full, ["train.checkpoint_every=4"]), shards=32)
+    assert every4["activations"] == 24 * layer + 8 * 2 * tokens * h + layer  # 8 recomputed, 24 kept
+    off = memory_estimate(apply_overrides(full, ["train.activation_checkpointing=false"]), shards=32)
+    assert off["activations"] == 32 * layer

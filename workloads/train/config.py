@@ -95,6 +95,8 @@ class TrainConfig(_Strict):
     grad_clip: float = Field(1.0, ge=0, description="max global grad norm; 0 turns clipping off")
     mixed_precision: Literal["auto", "bf16", "none"] = Field("auto", description="auto: bf16 on GPU, none on CPU")
     activation_checkpointing: bool = False
+    checkpoint_every: int = Field(1, ge=1, description="with activation_checkpointing: recompute every N-th "
+                                  "decoder layer (1: all); the others keep their activations")
     compile: bool = False
     sharding: Literal["fsdp", "hsdp"] = Field("fsdp", description="fsdp: shard over all processes; hsdp: shard "
                                               "within each node, replicate across nodes (each node must hold the "
@@ -181,7 +183,8 @@ OVERRIDABLE: dict[str, str] = {
     "train.grad_accum": "micro-batches per optimizer step",
     "train.global_batch": "sequences per optimizer step, all processes (derives grad_accum), or none",
     "train.compile": "torch.compile each decoder layer (true/false)",
-    "train.activation_checkpointing": "recompute each decoder layer in backward (true/false)",
+    "train.activation_checkpointing": "recompute decoder layers in backward (true/false)",
+    "train.checkpoint_every": "with activation checkpointing, recompute every N-th layer only (1: all)",
     "train.sharding": "fsdp (over all processes) or hsdp (within a node, replicated across nodes)",
     "train.device": "auto, cpu or cuda",
     "checkpoint.every": "steps between checkpoints",

@@ -9,6 +9,7 @@ checkpoint (continued pre-training).
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Callable
@@ -114,13 +115,28 @@ def param_dtype(cfg: TrainingRun, device: torch.device) -> torch.dtype | None:
     return None
 
 
-def checkpoint_layers(model) -> None:
-    """Recompute each decoder layer in backward (non-reentrant: the recompute re-runs FSDP2's
-    unshard hooks)."""
-    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    else:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+def checkpoint_layers(model, every: int = 1) -> None:
+    """Recompute every ``every``-th decoder layer in backward, the others keeping their activations
+    (non-reentrant: the recompute re-runs FSDP2's unshard hooks). transformers 5.x's
+    ``activation_checkpointing_enable(every_n_layers=...)`` (transformers/modeling_utils.py)."""
+    kwargs = {"use_reentrant": False}
+    if every == 1:
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        return
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is None or "every_n_layers" not in inspect.signature(enable).parameters:
+        raise UserError(f"train.checkpoint_every={every} needs a transformers whose activation_checkpointing_enable "
+                        f"takes every_n_layers (5.25 does; this is {transformers_version()}); use 1")
+    enable(activation_checkpointing_kwargs=kwargs, every_n_layers=every)
+
+
+def transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
 
 
 def compile_layers(model, backend="inductor") -> None:
@@ -150,7 +166,7 @@ def build(cfg: TrainingRun, d: Dist, log: Callable[[str], None]):
     with torch.device("meta"):
         model = LlamaForCausalLM(hf_cfg)
     if cfg.train.activation_checkpointing:
-        checkpoint_layers(model)
+        checkpoint_layers(model, cfg.train.checkpoint_every)
     if cfg.train.compile:
         compile_layers(model)
     pdt = param_dtype(cfg, d.device)
@@ -198,6 +214,27 @@ def flops_per_token(arch: LlamaArch, seq_len: int) -> float:
     n = count_params(arch)
     matmul = n["total"] - n["embedding"] + (n["embedding"] if arch.tie_embeddings else 0)
     return 6.0 * matmul + 12.0 * arch.num_layers * arch.num_heads * arch.head_dim * seq_len
+
+
+def memory_estimate(cfg: TrainingRun, shards: int) -> dict[str, float]:
+    """Bytes per GPU, roughly, before the allocator's overhead (bf16 compute, AdamW, FSDP2):
+
+    - states: fp32 weights, fp32 gradients and AdamW's two fp32 moments, 16 bytes per parameter,
+      divided over the ``shards`` processes that share them;
+    - activations kept for backward, per layer that is not recomputed: about
+      seq x batch x (16 x hidden + 8 x FFN) bytes in bf16 (norm, projection and SwiGLU inputs and
+      outputs; flash/SDPA attention keeps no seq x seq matrix). A recomputed layer keeps only its
+      input (2 x seq x batch x hidden); one layer's full activations exist during its recompute;
+    - logits: seq x batch x vocab x 10 bytes (bf16 logits, their fp32 copy and its gradient).
+    """
+    a, t = cfg.model.arch, cfg.train
+    tokens = t.seq_len * t.micro_batch_size
+    full_layer = tokens * (16 * a.hidden_size + 8 * a.intermediate_size)
+    recomputed = (a.num_layers + t.checkpoint_every - 1) // t.checkpoint_every if t.activation_checkpointing else 0
+    kept = a.num_layers - recomputed
+    acts = kept * full_layer + recomputed * 2 * tokens * a.hidden_size + (full_layer if recomputed else 0)
+    return {"states": 16 * count_params(a)["total"] / shards, "activations": acts,
+            "logits": 10 * tokens * a.vocab_size}
 
 
 def hf_config_dict(cfg: TrainingRun) -> dict:

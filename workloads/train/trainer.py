@@ -171,6 +171,11 @@ class Trainer:
         layout = (f"HSDP: sharded over {d.mesh.size(1)}, replicated {d.mesh.size(0)}x" if d.mesh.ndim == 2
                   else f"FSDP2 over {d.world} process(es)")
         self.log(f"model: {total:,} parameters, {layout} on {d.device}, this rank holds {local:,} ({local / total:.1%})")
+        est = mdl.memory_estimate(cfg, d.mesh.size(d.mesh.ndim - 1))
+        ac = (("every layer" if cfg.train.checkpoint_every == 1 else f"every {cfg.train.checkpoint_every} layers")
+              if cfg.train.activation_checkpointing else "off")
+        self.log("memory estimate per process: " + ", ".join(f"{k} {v / 2**30:.1f} GiB" for k, v in est.items())
+                 + f" = {sum(est.values()) / 2**30:.1f} GiB (activation checkpointing {ac})")
         self.log(f"batch: {batches.global_batch} sequences per step = {cfg.train.micro_batch_size} per micro-batch "
                  f"x {accum} accumulated x {d.world} process(es)")
 
