@@ -78,3 +78,20 @@ def test_the_memory_estimate_by_hand_for_lucie_7b():
     assert every4["activations"] == 24 * layer + 8 * 2 * tokens * h + layer  # 8 recomputed, 24 kept
     off = memory_estimate(apply_overrides(full, ["train.activation_checkpointing=false"]), shards=32)
     assert off["activations"] == 32 * layer
+
+
+def test_the_loss_compiles_whole_and_equals_the_eager_loss():
+    from workloads.train.model import compiled_loss, token_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 16, 512, dtype=torch.bfloat16, requires_grad=True)
+    ids = torch.randint(0, 512, (2, 16))
+    eager = token_loss(logits, ids)
+    (g_eager,) = torch.autograd.grad(eager, logits)
+    torch._dynamo.reset()
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = compiled_loss(backend=counter)(logits, ids)
+    (g_compiled,) = torch.autograd.grad(compiled, logits)
+    torch._dynamo.reset()
+    assert counter.frame_count == 1  # one graph: a break would have raised (fullgraph)
+    assert torch.allclose(eager, compiled) and torch.allclose(g_eager.float(), g_compiled.float())

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
 from ..data import synthetic
@@ -200,7 +199,7 @@ class Trainer:
         self.log(f"metrics: {fpt:.3e} FLOPs/token; device {dev_name}; peak "
                  + (f"{peak:.3e} FLOP/s ({peak_src})" if peak else "unknown, MFU not reported"))
         log_file = mx.MetricsLog(self.run_dir / "metrics.jsonl", d.is_main, cfg.metrics.prometheus_port)
-        vocab = cfg.model.arch.vocab_size
+        loss_fn = mdl.compiled_loss() if cfg.train.compile else mdl.token_loss
         tokens_per_step = batches.global_batch * cfg.train.seq_len
         params = [p for p in model.parameters() if p.requires_grad]
         clip = cfg.train.grad_clip if cfg.train.grad_clip > 0 else float("inf")
@@ -214,8 +213,7 @@ class Trainer:
                 if d.mesh.ndim == 2:  # HSDP: gradients cross nodes once per step, not per micro-batch
                     model.set_requires_all_reduce(i == accum - 1)
                 x = x.to(d.device, non_blocking=True)
-                logits = model(input_ids=x).logits
-                loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, vocab), x[:, 1:].reshape(-1))
+                loss = loss_fn(model(input_ids=x).logits, x)
                 (loss / accum).backward()
                 loss_sum += loss.detach()
             gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
