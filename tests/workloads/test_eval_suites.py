@@ -9,7 +9,6 @@ the Hugging Face Hub). About 40 s on 2 cores.
 
 from __future__ import annotations
 
-
 import pytest
 
 torch = pytest.importorskip("torch")
