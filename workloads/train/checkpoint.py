@@ -100,7 +100,9 @@ class Checkpointer:
             mine = self.root / f"{PROBE}{token}-{self.d.rank:05d}"
             mine.write_text(token)
             self.d.barrier()
-            seen = sorted(int(p.name.rsplit("-", 1)[1]) for p in self.root.glob(f"{PROBE}{token}-*"))
+            # each name looked up, not the directory listed: a shared filesystem may serve a cached
+            # listing, while a name never asked for before is looked up on the server
+            seen = [r for r in range(self.d.world) if (self.root / f"{PROBE}{token}-{r:05d}").exists()]
             self.d.barrier()
             mine.unlink()
             groups = self.d.all_gather_object(seen)
