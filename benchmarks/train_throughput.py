@@ -8,6 +8,7 @@ vocabulary, driven by the same minimal loop (AdamW, random tokens). Both MFUs us
 
     python benchmarks/train_throughput.py --out docs/benchmarks.md
     python benchmarks/train_throughput.py --steps 30 --no-torchtitan       # ours only
+    python benchmarks/train_throughput.py --no-torchtitan --override train.activation_checkpointing=true
 
 CPU (what CI can run): the ``debug_tiny`` recipe with one process and with two gloo processes
 sharding it; torchtitan is skipped (its language models need flex attention on CUDA)::
@@ -57,7 +58,7 @@ def _random_dataset(where: Path, vocab: int, seq_len: int, sequences: int, seed:
 
 def worker_ours(args) -> dict:
     from workloads.train import recipes
-    from workloads.train.config import validate
+    from workloads.train.config import apply_overrides, validate
     from workloads.train.distributed import setup, teardown
     from workloads.train.model import param_dtype
     from workloads.train.trainer import Trainer
@@ -67,19 +68,19 @@ def worker_ours(args) -> dict:
     work = Path(args.workdir)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     steps = args.warmup + args.steps
-    seqs = steps * base.train.micro_batch_size * world + 8
-    if int(os.environ.get("RANK", "0")) == 0:
-        _random_dataset(work / "data", base.model.arch.vocab_size, base.train.seq_len, seqs)
     tree["run"]["dir"] = str(work / "run")
     tree["data"].update(path=str(work / "data"), synthetic=None, verify=False)
-    tree["train"].update(steps=steps, grad_accum=1, warmup_steps=min(base.train.warmup_steps, 2))
+    tree["train"].update(steps=steps, grad_accum=1, global_batch=None, warmup_steps=min(base.train.warmup_steps, 2))
     if args.device != "auto":
         tree["train"]["device"] = args.device
     tree["checkpoint"].update(every=10**9, at_end=False)
     tree["export"]["at_end"] = False
     tree["metrics"]["log_every"] = 1
-    cfg = validate(tree)
-    d = setup(cfg.train.device)
+    cfg = apply_overrides(validate(tree), args.override)
+    seqs = steps * cfg.train.micro_batch_size * cfg.train.accumulation(world) * world + 8
+    if int(os.environ.get("RANK", "0")) == 0:
+        _random_dataset(work / "data", cfg.model.arch.vocab_size, cfg.train.seq_len, seqs)
+    d = setup(cfg.train.device, sharding=cfg.train.sharding)
     d.barrier()  # rank 0 wrote the dataset before joining
     t0 = time.perf_counter()
     Trainer(cfg, d).fit()
@@ -90,7 +91,9 @@ def worker_ours(args) -> dict:
     return _summary("ours", cfg.model.arch, cfg.train.seq_len, cfg.train.micro_batch_size, world, records,
                     args.warmup, wall, f"{args.recipe}: FSDP2, " + ("bf16" if bf16 else "fp32")
                     + (", compile" if cfg.train.compile else "")
-                    + (", activation checkpointing" if cfg.train.activation_checkpointing else ""))
+                    + (", activation checkpointing" if cfg.train.activation_checkpointing else "")
+                    + (f", {cfg.train.accumulation(world)} micro-batches per step" if cfg.train.accumulation(world) > 1
+                       else ""))
 
 
 def worker_torchtitan(args) -> dict:
@@ -195,7 +198,8 @@ def _launch(kind: str, nproc: int, args, timeout: int) -> dict:
         out = Path(work) / "result.json"
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                __file__, "--worker", kind, "--workdir", work, "--result", str(out), "--recipe", args.recipe,
-               "--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device]
+               "--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device,
+               *(f"--override={o}" for o in args.override)]
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), PYTHONPATH=str(ROOT)
                    + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""))
         t0 = time.perf_counter()
@@ -268,6 +272,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, help="excluded first steps (default 5 on GPU, 3 on CPU)")
     p.add_argument("--nproc", type=int, help="processes (default: 1 GPU; on CPU both 1 and 2)")
     p.add_argument("--no-torchtitan", action="store_true")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="a recipe override for our rows, e.g. train.activation_checkpointing=true (repeatable)")
     p.add_argument("--timeout", type=int, default=220, help="seconds per case (default 220)")
     p.add_argument("--out", type=Path, help="rewrite this file's train_throughput section")
     p.add_argument("--worker", choices=["ours", "torchtitan"], help=argparse.SUPPRESS)

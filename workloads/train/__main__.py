@@ -28,7 +28,7 @@ the command the TrainJob gives the image), resuming after failures::
 
     TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 torchrun --nnodes 8 --nproc-per-node 8 --max-restarts 3 \\
         --rdzv-backend c10d --rdzv-endpoint $MASTER_ADDR:29500 --rdzv-id lucie7b \\
-        -m workloads.train --recipe lucie_7b run.dir=/shared/runs/lucie_7b \\
+        -m workloads.train --recipe lucie_7b run.dir=/scratch/runs/lucie_7b \\
         checkpoint.upload=s3://@checkpoints/lucie_7b
 """
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         from .trainer import Trainer, preflight
 
         preflight(cfg)
-        d = setup(cfg.train.device)
+        d = setup(cfg.train.device, sharding=cfg.train.sharding)
         rank, world = d.rank, d.world
         clean = False
         try:

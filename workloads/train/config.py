@@ -83,6 +83,8 @@ class TrainConfig(_Strict):
     seq_len: int = Field(ge=2)
     micro_batch_size: int = Field(ge=1, description="sequences per process per forward")
     grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    global_batch: Optional[int] = Field(None, ge=1, description="sequences per optimizer step, all processes "
+                                        "together: grad_accum is then derived from the number of processes")
     lr: float = Field(gt=0)
     min_lr: float = Field(0.0, ge=0)
     warmup_steps: int = Field(0, ge=0)
@@ -93,14 +95,39 @@ class TrainConfig(_Strict):
     grad_clip: float = Field(1.0, ge=0, description="max global grad norm; 0 turns clipping off")
     mixed_precision: Literal["auto", "bf16", "none"] = Field("auto", description="auto: bf16 on GPU, none on CPU")
     activation_checkpointing: bool = False
+    checkpoint_every: int = Field(1, ge=1, description="with activation_checkpointing: recompute every N-th "
+                                  "decoder layer (1: all); the others keep their activations")
     compile: bool = False
+    sharding: Literal["fsdp", "hsdp"] = Field("fsdp", description="fsdp: shard over all processes; hsdp: shard "
+                                              "within each node, replicate across nodes (each node must hold the "
+                                              "whole model and optimizer state)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     @model_validator(mode="after")
     def _lrs(self):
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr {self.min_lr} is above lr {self.lr}")
+        if self.global_batch is not None and self.grad_accum != 1:
+            raise ValueError(f"set one of grad_accum ({self.grad_accum}) and global_batch ({self.global_batch}), "
+                             "not both (global_batch=none keeps grad_accum)")
+        if self.global_batch is not None and self.global_batch % self.micro_batch_size:
+            raise ValueError(f"global_batch {self.global_batch} is not a multiple of micro_batch_size "
+                             f"{self.micro_batch_size}")
         return self
+
+    def accumulation(self, world: int) -> int:
+        """Micro-batches per optimizer step with ``world`` processes."""
+        if self.global_batch is None:
+            return self.grad_accum
+        per_pass = self.micro_batch_size * world
+        if self.global_batch % per_pass:
+            lower = self.global_batch // per_pass * per_pass
+            near = " or ".join(str(n) for n in (lower, lower + per_pass) if n)
+            raise UserError(f"train.global_batch {self.global_batch} is not a multiple of train.micro_batch_size "
+                            f"{self.micro_batch_size} x {world} processes = {per_pass}: set train.global_batch={near}, "
+                            f"or another train.micro_batch_size, or use a number of processes dividing "
+                            f"{self.global_batch // self.micro_batch_size}")
+        return self.global_batch // per_pass
 
 
 class CheckpointConfig(_Strict):
@@ -154,8 +181,11 @@ OVERRIDABLE: dict[str, str] = {
     "train.lr": "peak learning rate",
     "train.micro_batch_size": "sequences per process per forward",
     "train.grad_accum": "micro-batches per optimizer step",
+    "train.global_batch": "sequences per optimizer step, all processes (derives grad_accum), or none",
     "train.compile": "torch.compile each decoder layer (true/false)",
-    "train.activation_checkpointing": "recompute each decoder layer in backward (true/false)",
+    "train.activation_checkpointing": "recompute decoder layers in backward (true/false)",
+    "train.checkpoint_every": "with activation checkpointing, recompute every N-th layer only (1: all)",
+    "train.sharding": "fsdp (over all processes) or hsdp (within a node, replicated across nodes)",
     "train.device": "auto, cpu or cuda",
     "checkpoint.every": "steps between checkpoints",
     "checkpoint.keep": "committed checkpoints kept locally",

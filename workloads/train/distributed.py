@@ -10,6 +10,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Optional
 
 import torch
 import torch.distributed as dist
@@ -25,6 +26,7 @@ class Dist:
     local_rank: int
     device: torch.device
     mesh: DeviceMesh
+    control: Optional[dist.ProcessGroup] = None  # gloo group for host-side flags on GPU runs
 
     @property
     def is_main(self) -> bool:
@@ -35,17 +37,18 @@ class Dist:
 
     def broadcast_object(self, obj):
         box = [obj if self.is_main else None]
-        dist.broadcast_object_list(box, src=0)
+        dist.broadcast_object_list(box, src=0, group=self.control)
         return box[0]
 
     def all_gather_object(self, obj) -> list:
         out = [None] * self.world
-        dist.all_gather_object(out, obj)
+        dist.all_gather_object(out, obj, group=self.control)
         return out
 
     def all_max(self, value: float) -> float:
-        t = torch.tensor([float(value)], device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        """On the host: a CUDA tensor here would make every caller wait for the GPU to drain."""
+        t = torch.tensor([float(value)])
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.control)
         return float(t.item())
 
 
@@ -72,7 +75,19 @@ def _attempt_store(world: int, timeout_s: int):
     return dist.PrefixStore(f"infratech/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", base)
 
 
-def setup(device_pref: str = "auto", timeout_s: int = 1800) -> Dist:
+def _mesh(device: torch.device, world: int, sharding: str) -> DeviceMesh:
+    """fsdp: one dimension over every process. hsdp: (nodes, processes per node), so parameters
+    are sharded within a node (NVLink) and only gradients cross nodes, once per optimizer step
+    (torchrun sets LOCAL_WORLD_SIZE; torch 2.13 fully_shard takes a 2-D mesh as HSDP)."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    if sharding == "fsdp":
+        return init_device_mesh(device.type, (world,), mesh_dim_names=("dp_shard",))
+    if world % local:
+        raise UserError(f"train.sharding=hsdp: {world} processes are not whole nodes of {local} (LOCAL_WORLD_SIZE)")
+    return init_device_mesh(device.type, (world // local, local), mesh_dim_names=("dp_replicate", "dp_shard"))
+
+
+def setup(device_pref: str = "auto", timeout_s: int = 1800, sharding: str = "fsdp") -> Dist:
     """Join (or make) the process group and pick this process's device."""
     if "RANK" not in os.environ:  # plain `python -m workloads.train`: a group of one
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
@@ -91,8 +106,9 @@ def setup(device_pref: str = "auto", timeout_s: int = 1800) -> Dist:
     kwargs = {"device_id": device} if use_cuda else {}
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s), store=_attempt_store(world, timeout_s),
                             rank=rank, world_size=world, **kwargs)
-    mesh = init_device_mesh(device.type, (world,), mesh_dim_names=("dp_shard",))
-    return Dist(rank=rank, world=world, local_rank=local_rank, device=device, mesh=mesh)
+    mesh = _mesh(device, world, sharding)
+    control = dist.new_group(backend="gloo") if use_cuda else None
+    return Dist(rank=rank, world=world, local_rank=local_rank, device=device, mesh=mesh, control=control)
 
 
 def teardown() -> None:

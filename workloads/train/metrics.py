@@ -10,6 +10,7 @@ honest peak, so MFU is null unless ``metrics.peak_flops`` is given.
 from __future__ import annotations
 
 import json
+import re
 import resource
 import sys
 from pathlib import Path
@@ -17,22 +18,25 @@ from typing import Optional
 
 import torch
 
-# (substring of torch.cuda.get_device_name, dense bf16 FLOP/s, source). Order matters: the
-# first match wins ("H100 NVL" before "H100", "L40S" before "L4").
+# (model words in torch.cuda.get_device_name, dense bf16 FLOP/s, source). A key matches whole
+# words only ("L4" is not "NVIDIA L40", "H200" not "H20"), and the first match wins ("H100 NVL"
+# before "H100", "H200 NVL" before "H200").
 PEAK_BF16_DENSE: list[tuple[str, float, str]] = [
     ("H100 NVL", 835e12, "torchtitan get_peak_flops (nvidia.com/en-us/data-center/h100, sparsity halved)"),
     ("H100 PCIe", 756e12, "torchtitan get_peak_flops (nvidia.com/en-us/data-center/h100, sparsity halved)"),
     ("H100", 989e12, "torchtitan get_peak_flops: H100 SXM 1979 TFLOP/s with sparsity, halved"),
-    ("H200", 989e12, "torchtitan get_peak_flops (nvidia.com/en-us/data-center/h200): same compute as H100 SXM"),
+    ("H200 NVL", 835.5e12, "nvidia.com/en-us/data-center/h200: H200 NVL BF16 tensor 1,671 TFLOP/s with sparsity, halved"),
+    ("H200", 989e12, "torchtitan get_peak_flops (nvidia.com/en-us/data-center/h200): H200 SXM, same compute as H100 SXM"),
     ("A100", 312e12, "torchtitan get_peak_flops (nvidia.com/en-us/data-center/a100)"),
     ("L40S", 362.05e12, "NVIDIA L40S datasheet: BF16 tensor 362.05 TFLOP/s dense (733 with sparsity)"),
+    ("L40", 181.05e12, "NVIDIA L40 datasheet: BF16 tensor 181.05 TFLOP/s dense (362.1 with sparsity)"),
     ("L4", 121e12, "NVIDIA L4 datasheet: BF16 tensor 242 TFLOP/s with sparsity, 121 dense"),
 ]
 
 
 def peak_flops(device_name: str) -> tuple[Optional[float], Optional[str]]:
     for key, flops, source in PEAK_BF16_DENSE:
-        if key.lower() in device_name.lower():
+        if re.search(rf"(?<![a-z0-9]){re.escape(key.lower())}(?![a-z0-9])", device_name.lower()):
             return flops, source
     return None, None
 

@@ -9,11 +9,13 @@ checkpoint (continued pre-training).
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
@@ -114,6 +116,59 @@ def param_dtype(cfg: TrainingRun, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def checkpoint_layers(model, every: int = 1) -> None:
+    """Recompute every ``every``-th decoder layer in backward, the others keeping their activations
+    (non-reentrant: the recompute re-runs FSDP2's unshard hooks). transformers 5.x's
+    ``activation_checkpointing_enable(every_n_layers=...)`` (transformers/modeling_utils.py)."""
+    kwargs = {"use_reentrant": False}
+    if every == 1:
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        return
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is None or "every_n_layers" not in inspect.signature(enable).parameters:
+        raise UserError(f"train.checkpoint_every={every} needs a transformers whose activation_checkpointing_enable "
+                        f"takes every_n_layers (5.25 does; this is {transformers_version()}); use 1")
+    enable(activation_checkpointing_kwargs=kwargs, every_n_layers=every)
+
+
+def transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
+
+
+def compile_layers(model, backend="inductor") -> None:
+    """``torch.compile`` each decoder layer, whole (``fullgraph``: a graph break fails loudly
+    instead of leaving the layer in eager mode).
+
+    Under activation checkpointing Dynamo refuses a layer whose forward has a Python side effect
+    it cannot replay in the recompute, and transformers 5.x's attention has one (the ``kernels``
+    package sets a context variable, kernels/_internals/layer/layer.py): without the flag below no
+    layer is compiled at all. The flag skips replaying that side effect in backward, as torchtitan
+    does for every compiled model (pytorch/torchtitan torchtitan/distributed/compile.py; the flag:
+    torch 2.13 torch/_dynamo/config.py).
+    """
+    torch._dynamo.config.skip_fwd_side_effects_in_bwd_under_checkpoint = True
+    for layer in model.model.layers:
+        layer.compile(backend=backend, fullgraph=True)
+
+
+def token_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy, computed in fp32."""
+    vocab = logits.shape[-1]
+    return F.cross_entropy(logits[:, :-1].float().reshape(-1, vocab), input_ids[:, 1:].reshape(-1))
+
+
+def compiled_loss(backend="inductor") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``token_loss`` compiled: the fp32 upcast fuses into the cross-entropy kernels, so neither the
+    fp32 copy of the logits nor an fp32 gradient of them is materialized (for llama_1b's
+    4 x 4096 x 65,024 logits, 4.3 GB each), memory a larger micro-batch can use."""
+    return torch.compile(token_loss, backend=backend, fullgraph=True)
+
+
 def build(cfg: TrainingRun, d: Dist, log: Callable[[str], None]):
     """The sharded model on ``d.device``, weights in float32 (master copy), compute in bf16 on GPU."""
     from transformers import LlamaForCausalLM
@@ -124,18 +179,17 @@ def build(cfg: TrainingRun, d: Dist, log: Callable[[str], None]):
     hf_cfg = hf_config(arch, cfg.model.attn_implementation)
     with torch.device("meta"):
         model = LlamaForCausalLM(hf_cfg)
-    if cfg.train.activation_checkpointing:  # non-reentrant: the recompute re-runs FSDP2's unshard hooks
-        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.train.activation_checkpointing:
+        checkpoint_layers(model, cfg.train.checkpoint_every)
     if cfg.train.compile:
-        for layer in model.model.layers:
-            layer.compile()
+        compile_layers(model)
     pdt = param_dtype(cfg, d.device)
     mp = MixedPrecisionPolicy(param_dtype=pdt, reduce_dtype=torch.float32 if pdt else None)
+    # One process: keep each layer's bf16 copy from forward to backward instead of casting it again
+    # (with one rank FSDP2 skips the all-gather but still rebuilds the unsharded parameters on every
+    # unshard: torch 2.13 torch/distributed/fsdp/_fully_shard/_fsdp_param_group.py wait_for_unshard)
     for layer in model.model.layers:
-        fully_shard(layer, mesh=d.mesh, mp_policy=mp, reshard_after_forward=True)
+        fully_shard(layer, mesh=d.mesh, mp_policy=mp, reshard_after_forward=d.world > 1)
     fully_shard(model, mesh=d.mesh, mp_policy=mp, reshard_after_forward=False)
     model.to_empty(device=d.device)
     _rebuild_rotary(model, d.device)
@@ -174,6 +228,27 @@ def flops_per_token(arch: LlamaArch, seq_len: int) -> float:
     n = count_params(arch)
     matmul = n["total"] - n["embedding"] + (n["embedding"] if arch.tie_embeddings else 0)
     return 6.0 * matmul + 12.0 * arch.num_layers * arch.num_heads * arch.head_dim * seq_len
+
+
+def memory_estimate(cfg: TrainingRun, shards: int) -> dict[str, float]:
+    """Bytes per GPU, roughly, before the allocator's overhead (bf16 compute, AdamW, FSDP2):
+
+    - states: fp32 weights, fp32 gradients and AdamW's two fp32 moments, 16 bytes per parameter,
+      divided over the ``shards`` processes that share them;
+    - activations kept for backward, per layer that is not recomputed: about
+      seq x batch x (16 x hidden + 8 x FFN) bytes in bf16 (norm, projection and SwiGLU inputs and
+      outputs; flash/SDPA attention keeps no seq x seq matrix). A recomputed layer keeps only its
+      input (2 x seq x batch x hidden); one layer's full activations exist during its recompute;
+    - logits: seq x batch x vocab x 10 bytes (bf16 logits, their fp32 copy and its gradient).
+    """
+    a, t = cfg.model.arch, cfg.train
+    tokens = t.seq_len * t.micro_batch_size
+    full_layer = tokens * (16 * a.hidden_size + 8 * a.intermediate_size)
+    recomputed = (a.num_layers + t.checkpoint_every - 1) // t.checkpoint_every if t.activation_checkpointing else 0
+    kept = a.num_layers - recomputed
+    acts = kept * full_layer + recomputed * 2 * tokens * a.hidden_size + (full_layer if recomputed else 0)
+    return {"states": 16 * count_params(a)["total"] / shards, "activations": acts,
+            "logits": 10 * tokens * a.vocab_size}
 
 
 def hf_config_dict(cfg: TrainingRun) -> dict:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
 from ..data import synthetic
@@ -159,16 +158,25 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._write_config()
         d.barrier()
+        accum = cfg.train.accumulation(d.world)  # a global batch these processes cannot make fails now
         ds = self._open_data()
         self.log(f"data: {len(ds):,} sequences of {ds.seq_len} tokens, manifest sha256 {ds.sha256[:16]}…")
         model = mdl.build(cfg, d, self.log)
         opt, sched = optim.build(model, cfg.train, d.device)
-        batches = Batches(ds, cfg.run.seed, cfg.train.micro_batch_size, cfg.train.grad_accum, d.rank, d.world)
+        batches = Batches(ds, cfg.run.seed, cfg.train.micro_batch_size, accum, d.rank, d.world)
         ckpt = Checkpointer(cfg.checkpoint, self.ckpt_dir, d, self.log)
         local = sum(p.to_local().numel() for p in model.parameters())
         total = mdl.count_params(cfg.model.arch)["total"]
-        self.log(f"model: {total:,} parameters, FSDP2 over {d.world} process(es) on {d.device}, "
-                 f"this rank holds {local:,} ({local / total:.1%})")
+        layout = (f"HSDP: sharded over {d.mesh.size(1)}, replicated {d.mesh.size(0)}x" if d.mesh.ndim == 2
+                  else f"FSDP2 over {d.world} process(es)")
+        self.log(f"model: {total:,} parameters, {layout} on {d.device}, this rank holds {local:,} ({local / total:.1%})")
+        est = mdl.memory_estimate(cfg, d.mesh.size(d.mesh.ndim - 1))
+        ac = (("every layer" if cfg.train.checkpoint_every == 1 else f"every {cfg.train.checkpoint_every} layers")
+              if cfg.train.activation_checkpointing else "off")
+        self.log("memory estimate per process: " + ", ".join(f"{k} {v / 2**30:.1f} GiB" for k, v in est.items())
+                 + f" = {sum(est.values()) / 2**30:.1f} GiB (activation checkpointing {ac})")
+        self.log(f"batch: {batches.global_batch} sequences per step = {cfg.train.micro_batch_size} per micro-batch "
+                 f"x {accum} accumulated x {d.world} process(es)")
 
         step = 0
         latest = ckpt.latest()
@@ -191,7 +199,7 @@ class Trainer:
         self.log(f"metrics: {fpt:.3e} FLOPs/token; device {dev_name}; peak "
                  + (f"{peak:.3e} FLOP/s ({peak_src})" if peak else "unknown, MFU not reported"))
         log_file = mx.MetricsLog(self.run_dir / "metrics.jsonl", d.is_main, cfg.metrics.prometheus_port)
-        vocab = cfg.model.arch.vocab_size
+        loss_fn = mdl.compiled_loss() if cfg.train.compile else mdl.token_loss
         tokens_per_step = batches.global_batch * cfg.train.seq_len
         params = [p for p in model.parameters() if p.requires_grad]
         clip = cfg.train.grad_clip if cfg.train.grad_clip > 0 else float("inf")
@@ -201,11 +209,12 @@ class Trainer:
         while step < cfg.train.steps:
             lr = sched.get_last_lr()[0]
             loss_sum = torch.zeros((), device=d.device)
-            for x in batches.next_step():
+            for i, x in enumerate(batches.next_step()):
+                if d.mesh.ndim == 2:  # HSDP: gradients cross nodes once per step, not per micro-batch
+                    model.set_requires_all_reduce(i == accum - 1)
                 x = x.to(d.device, non_blocking=True)
-                logits = model(input_ids=x).logits
-                loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, vocab), x[:, 1:].reshape(-1))
-                (loss / cfg.train.grad_accum).backward()
+                loss = loss_fn(model(input_ids=x).logits, x)
+                (loss / accum).backward()
                 loss_sum += loss.detach()
             gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
             gnorm = gnorm.full_tensor() if hasattr(gnorm, "full_tensor") else gnorm
@@ -214,9 +223,9 @@ class Trainer:
             sched.step()
             step += 1
             steps_since += 1
-            dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
-            stop = d.all_max(1.0 if self._stop else 0.0) > 0
+            stop = d.all_max(1.0 if self._stop else 0.0) > 0  # host-side: no wait for the GPU
             if step % cfg.metrics.log_every == 0 or step == cfg.train.steps or stop:
+                dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)  # the device syncs at log steps only
                 if d.device.type == "cuda":
                     torch.cuda.synchronize(d.device)
                 dt = time.perf_counter() - t_last
@@ -224,7 +233,7 @@ class Trainer:
                 per_dev = tps / d.world
                 log_file.write({
                     "step": step,
-                    "loss": (loss_sum / (cfg.train.grad_accum * d.world)).item(),
+                    "loss": (loss_sum / (accum * d.world)).item(),
                     "grad_norm": float(gnorm),
                     "lr": lr,
                     "tokens_per_s": round(tps, 1),

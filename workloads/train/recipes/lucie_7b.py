@@ -24,8 +24,10 @@ def lucie_7b() -> TrainingRun:
                            num_heads=32, num_kv_heads=8, max_seq_len=4096, rope_theta=500000.0,
                            rms_norm_eps=1e-5, tie_embeddings=False, initializer_range=0.009),
         ),
-        # global batch = 2 x 8 x 64 GPUs = 1024 sequences of 4096 tokens (4.2M tokens per step)
-        train=TrainConfig(steps=753_851, seq_len=4096, micro_batch_size=2, grad_accum=8, lr=3e-4, min_lr=3e-5,
+        # 1024 sequences of 4096 tokens per step (4.2M tokens) on any number of GPUs dividing 512:
+        # 8 micro-batches accumulated on 64 GPUs, 16 on 32; on 24 the run is refused, naming the
+        # nearest global batches (1008, 1056) to choose from
+        train=TrainConfig(steps=753_851, seq_len=4096, micro_batch_size=2, global_batch=1024, lr=3e-4, min_lr=3e-5,
                           warmup_steps=2000, weight_decay=0.1, beta1=0.9, beta2=0.95, eps=1e-5, grad_clip=1.0,
                           mixed_precision="auto", activation_checkpointing=True, compile=True),
         checkpoint=CheckpointConfig(every=1000, keep=3, upload="s3://@checkpoints/lucie_7b"),
