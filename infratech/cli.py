@@ -9,6 +9,7 @@
                                       a job file into the team's queue (charts/, docs/jobs.md)
     infratech jobs list|status|logs|cancel [NAME] [-n NS | --team T]
                                       a team's jobs as Kueue sees them, their pods and logs
+    infratech images push STACK       the images `make images` built, to the stack's registry (docs/images.md)
     infratech catalog [--provider P] [--region R]   flavours and EUR prices
     infratech cost compare --gpu-model H100 [--gpus-per-node N] [--nodes N] [--hours H] [--json]
                                       every offer meeting a GPU need, cheapest total first (docs/costs.md)
@@ -101,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     from .submit.cli import add_commands as add_submit_commands
 
     add_submit_commands(sub, DEFAULT_STACK)
+    from .images.cli import add_commands as add_image_commands
+
+    add_image_commands(sub)
     return p
 
 
@@ -375,6 +379,10 @@ def _main(argv: Optional[Sequence[str]]) -> int:
             return _cmd_policy_config(args, project)
         if args.command == "inventory":
             return _cmd_inventory(args, project)
+        if args.command == "images":
+            from .images.cli import run as run_images
+
+            return run_images(args, project)
         if args.command in ("submit", "jobs"):
             from .submit.cli import run as run_submit
 
