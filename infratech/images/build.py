@@ -56,7 +56,7 @@ def commit(ctr: str, ref: str, timestamp: int) -> None:
 
 
 def run(ctr: str, command: list[str], volumes: tuple[str, ...] = ()) -> None:
-    args = ["buildah", "run", "--isolation", "chroot", "--env", "SOURCE_DATE_EPOCH=0"]
+    args = ["buildah", "run", "--isolation", "chroot", "--user", "0:0", "--env", "SOURCE_DATE_EPOCH=0"]
     for v in volumes:
         args += ["--volume", v]
     sh(args + [ctr, "--", *command])
@@ -104,18 +104,24 @@ def venv_image(image: spec.Image, variant: str, parent: str, root: Path, out: Pa
     todo = [p for p in pins if p.name not in have]
     tool = lock.read(root / BUILD_LOCK)
     wheels = out / "wheels"
-    lock.wheelhouse(todo + tool, wheels, log=log)
-    pip_wheel = next(w for w in wheels.glob("pip-*.whl") if w.name.split("-")[1] == tool[0].version)
+    files = lock.wheelhouse(todo + tool, wheels, log=log)
+    pip = f"/wheels/{files[tool[0]].name}/pip"
+    # wheels first; then the few source archives, built with the venv's own setuptools (no index)
+    passes = [[p for p in todo if files[p].name.endswith(".whl")], [p for p in todo if not files[p].name.endswith(".whl")]]
     ctr = sh(["buildah", "from", "--pull-never", parent])
     with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "lock.txt").write_text("\n".join(p.line() for p in todo) + "\n")
         if not image.parent:
             run(ctr, ["/usr/bin/python3", "-m", "venv", "--without-pip", spec.VENV])
-        log(f"{image.name}: installing {len(todo)} locked wheel(s)")
-        run(ctr, [f"{spec.VENV}/bin/python", f"/wheels/{pip_wheel.name}/pip", "install", "--quiet", "--no-index",
-                  "--find-links", "/wheels", "--require-hashes", "--no-deps", "--no-cache-dir",
-                  "--disable-pip-version-check", "-r", "/lock/lock.txt"],
-            volumes=(f"{wheels}:/wheels:ro", f"{tmp}:/lock:ro"))
+        for n, batch in enumerate(passes):
+            if not batch:
+                continue
+            Path(tmp, f"lock-{n}.txt").write_text("\n".join(p.line() for p in batch) + "\n")
+            log(f"{image.name}: installing {len(batch)} locked {'wheel' if n == 0 else 'source archive'}(s)")
+            run(ctr, [f"{spec.VENV}/bin/python", pip, "install", "--quiet", "--no-index", "--find-links", "/wheels",
+                      "--require-hashes", "--no-deps", "--no-cache-dir", "--no-build-isolation",
+                      "--disable-pip-version-check", "-r", f"/lock/lock-{n}.txt"],
+                volumes=(f"{wheels}:/wheels:ro", f"{tmp}:/lock:ro"))
+    run(ctr, ["/bin/sh", "-c", "rm -rf /root/.cache /tmp/* /tmp/.[!.]*"])  # what a source build left
     sh(["buildah", "config", "--label", f"io.infratech.venv.key={key} {digest(parent)}", ctr])
     commit(ctr, ref, 0)
     return ref

@@ -94,32 +94,40 @@ def write(path: Path, pins: list[Pin], source: Path, exclude: tuple[str, ...]) -
     path.write_text("\n".join(head + [p.line() for p in pins]) + "\n")
 
 
-def wheelhouse(pins: list[Pin], folder: Path, log=print) -> None:
-    """Fill ``folder`` with exactly the locked wheels (pip download, this machine's index
-    configuration), then check every file against its hash."""
+def wheelhouse(pins: list[Pin], folder: Path, log=print) -> dict[Pin, Path]:
+    """Fill ``folder`` with exactly the locked files (pip download, this machine's index
+    configuration), check every file against its hash; returns each pin's file. Most are wheels;
+    a few projects publish only a source archive (rouge-score, sqlitedict, word2number)."""
     folder.mkdir(parents=True, exist_ok=True)
     missing = [p for p in pins if not _find(folder, p)]
     if missing:
-        log(f"pip download: {len(missing)} wheel(s) into {folder}")
+        log(f"pip download: {len(missing)} file(s) into {folder}")
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
             req.write("\n".join(p.line() for p in missing) + "\n")
         proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-                               "--only-binary", ":all:", "-d", str(folder), "-r", req.name],
-                              capture_output=True, text=True)
+                               "-d", str(folder), "-r", req.name], capture_output=True, text=True)
         Path(req.name).unlink()
         if proc.returncode != 0:
             raise LockError(f"pip download failed: {proc.stderr[-3000:]}")
+    found = {}
     for pin in pins:
-        wheel = _find(folder, pin)
-        if wheel is None:
-            raise LockError(f"{pin.name}=={pin.version}: no wheel in {folder} after pip download")
-        if sha256_file(wheel) != pin.sha256:
-            raise LockError(f"{wheel}: sha256 differs from the lock ({pin.sha256})")
+        path = _find(folder, pin)
+        if path is None:
+            raise LockError(f"{pin.name}=={pin.version}: nothing in {folder} after pip download")
+        if sha256_file(path) != pin.sha256:
+            raise LockError(f"{path}: sha256 differs from the lock ({pin.sha256})")
+        found[pin] = path
+    return found
 
 
 def _find(folder: Path, pin: Pin) -> Path | None:
-    for wheel in folder.glob("*.whl"):
-        name, version = wheel.name.split("-")[:2]
+    for path in folder.iterdir():
+        if path.name.endswith(".whl"):
+            name, version = path.name.split("-")[:2]
+        elif path.name.endswith((".tar.gz", ".zip")):
+            name, _, version = path.name.removesuffix(".tar.gz").removesuffix(".zip").rpartition("-")
+        else:
+            continue
         if normalize(name) == pin.name and version.replace("%2B", "+") == pin.version:
-            return wheel
+            return path
     return None
