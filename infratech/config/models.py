@@ -850,7 +850,7 @@ class StackConfig(_Model):
     teams: tuple[Team, ...] = ()
     budget_eur_per_month: Optional[int] = Field(default=None, ge=0, strict=True)
     budget_enforced: bool = False
-    policy: Policy = Policy()
+    policy: Policy = Field(default=Policy(), validate_default=True)  # checked against platform.image_registry
 
     @field_validator("provider")
     @classmethod
