@@ -21,7 +21,8 @@ from pathlib import Path
 
 from . import lock, rootfs, sbom, spec
 
-BUILD_LOCK = "images/build-requirements.lock"  # pip itself, run from its wheel in the build steps
+BUILD_LOCK = "images/build-requirements.lock"
+BASE_REVISION = 2  # raise it when base_image() changes what it adds to the root filesystem  # pip itself, run from its wheel in the build steps
 
 
 class BuildError(RuntimeError):
@@ -52,7 +53,11 @@ def digest(ref: str) -> str:
 
 
 def commit(ctr: str, ref: str, timestamp: int) -> None:
-    sh(["buildah", "commit", "--quiet", "--rm", "--identity-label=false", "--timestamp", str(timestamp), ctr, ref])
+    """Commit ``ctr`` as ``ref``; the image ``ref`` named before is removed unless still in use."""
+    old = inspect(ref)["FromImageID"] if image_exists(ref) else None
+    new = sh(["buildah", "commit", "--quiet", "--rm", "--identity-label=false", "--timestamp", str(timestamp), ctr, ref])
+    if old and old != new:
+        subprocess.run(["buildah", "rmi", old], capture_output=True)  # refused while a child image uses it
 
 
 def run(ctr: str, command: list[str], volumes: tuple[str, ...] = ()) -> None:
@@ -64,7 +69,7 @@ def run(ctr: str, command: list[str], volumes: tuple[str, ...] = ()) -> None:
 
 def base_image(cache: Path, log) -> str:
     """Layer 1: the cached root filesystem plus the user, as an image (reused while unchanged)."""
-    ref = f"{spec.LOCAL}/debian-base:{rootfs.SUITE}-{rootfs.cache_key()}"
+    ref = f"{spec.LOCAL}/debian-base:{rootfs.SUITE}-{rootfs.cache_key()}-{BASE_REVISION}"
     if image_exists(ref):
         return ref
     tree = rootfs.ensure(cache, log=log)
@@ -78,6 +83,8 @@ def base_image(cache: Path, log) -> str:
         fh.write(f"{spec.USER}:x:{spec.UID}:\n")
     with open(mnt / "etc/shadow", "a") as fh:
         fh.write(f"{spec.USER}:!:0::::::\n")
+    # localhost resolves without a kubelet- or nspawn-written /etc/hosts (torchrun --standalone)
+    (mnt / "etc/hosts").write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
     work = mnt / spec.WORKDIR.lstrip("/")
     work.mkdir()
     shutil.chown(work, spec.UID, spec.UID)

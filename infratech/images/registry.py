@@ -48,11 +48,15 @@ def tag(version: str, variant: str) -> str:
     return version if variant == "cuda" else f"{version}-{variant}"
 
 
-def chart_values(lock: dict, registry: str, variant: str) -> dict[str, dict]:
-    """Values that pin each chart to the images of ``lock`` in ``registry``, by digest."""
+def chart_values(lock: dict, registry: str, variant: str, partial: bool = False) -> dict[str, dict]:
+    """Values that pin each chart to the images of ``lock`` in ``registry``, by digest; with
+    ``partial``, the charts whose images were not all built are left out instead of refused."""
     out: dict[str, dict] = {}
     for chart, uses in CHARTS.items():
         values: dict = {}
+        missing = [image for image, _ in uses if f"{image}:{variant}" not in lock["images"]]
+        if missing and partial:
+            continue
         for image, key in uses:
             entry = lock["images"].get(f"{image}:{variant}")
             if entry is None:
@@ -67,10 +71,10 @@ def chart_values(lock: dict, registry: str, variant: str) -> dict[str, dict]:
     return out
 
 
-def write_values(lock: dict, registry: str, variant: str, folder: Path) -> list[Path]:
+def write_values(lock: dict, registry: str, variant: str, folder: Path, partial: bool = False) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for chart, values in chart_values(lock, registry, variant).items():
+    for chart, values in chart_values(lock, registry, variant, partial).items():
         path = folder / f"values-{chart}-{variant}.yaml"
         path.write_text(f"# pins {chart} to the images of build/images/images.lock in {registry}\n"
                         + yaml.safe_dump(values, sort_keys=True))

@@ -36,7 +36,9 @@ def nspawn_command(mnt: Path, cfg: dict, command: list[str], binds=(), env: dict
         cmd.append("--keep-unit")
     for item in list(cfg.get("Env") or []) + [f"{k}={v}" for k, v in (env or {}).items()]:
         cmd.append(f"--setenv={item}")
-    cmd += [f"--bind={b}" for b in binds]
+    for bind in binds:  # the mount point, in the container's own throw-away layer (as the kubelet does)
+        (mnt / bind.split(":")[1].lstrip("/")).mkdir(parents=True, exist_ok=True)
+        cmd.append(f"--bind={bind}")
     return cmd + ["--", *(command or cfg.get("Cmd") or [])]
 
 
