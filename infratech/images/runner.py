@@ -28,8 +28,13 @@ def config(ref: str) -> dict:
 
 def nspawn_command(mnt: Path, cfg: dict, command: list[str], binds=(), env: dict | None = None) -> list[str]:
     user = cfg.get("User") or "0"
+    machine = f"infratech-{mnt.parent.name[:12]}"
+    # the host name resolves, as in a pod's kubelet-written /etc/hosts (torchrun's workers reach
+    # their agent's store by it); written in the container's throw-away layer
+    hosts = mnt / "etc/hosts"
+    hosts.write_text((hosts.read_text() if hosts.is_file() else "127.0.0.1\tlocalhost\n") + f"127.0.1.1\t{machine}\n")
     cmd = ["systemd-nspawn", "--quiet", "--register=no", "--as-pid2", f"--directory={mnt}", "--read-only",
-           f"--machine=infratech-{mnt.parent.name[:12]}",
+           f"--machine={machine}", f"--hostname={machine}",
            "--tmpfs=/tmp:mode=1777", f"--user={user.split(':')[0]}", f"--chdir={cfg.get('WorkingDir') or '/'}",
            "--resolv-conf=off", "--timezone=off", "--link-journal=no"]
     if not Path("/run/systemd/system").exists() or os.environ.get("INVOCATION_ID"):
