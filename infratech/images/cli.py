@@ -27,6 +27,7 @@ def run(args, project) -> int:
     from .. import config
     from ..stacks import read_stack_config
     from . import registry
+    from .spec import VERSION
 
     raw, secret_keys = read_stack_config(project, args.stack)
     prefix = config.NAMESPACE + ":"
@@ -42,7 +43,7 @@ def run(args, project) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        pushed = registry.push(lock, target, cfg.platform.image_version, tls_verify=not args.no_tls_verify)
+        pushed = registry.push(lock, target, VERSION, tls_verify=not args.no_tls_verify)
     except (FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_TOOL

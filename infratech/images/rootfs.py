@@ -18,9 +18,10 @@ from pathlib import Path
 SUITE = "bookworm"
 # Debian's python3 (3.11, the cp311 wheels of the locks) and TLS roots for object storage; the
 # wheels bring their own compiled libraries. libnuma1: vLLM's CPU build links it. g++: torch's
-# inductor compiles C++ at run time (vLLM's CPU engine always; torch.compile in training), and
+# inductor compiles C++ against Python.h (python3-dev) at run time (vLLM's CPU engine always;
+# torch.compile in training), and
 # triton builds its launcher with the C compiler on GPUs.
-PACKAGES = ("python3", "ca-certificates", "libnuma1", "g++")
+PACKAGES = ("python3", "python3-dev", "ca-certificates", "libnuma1", "g++")
 # paths (relative, globbed) that differ from one debootstrap run to the next and serve no purpose
 VOLATILE = (
     "var/log/*", "var/cache/apt/*.bin", "var/cache/apt/archives/*.deb", "var/lib/apt/lists/*",

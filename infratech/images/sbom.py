@@ -1,5 +1,5 @@
 """The SBOM of an image, written beside it: every Debian package (dpkg's status database, licences
-from the machine-readable /usr/share/doc/<package>/copyright) and every Python distribution of the
+from /usr/share/doc/<package>/copyright where it is machine-readable, DEP-5; else NOASSERTION) and every Python distribution of the
 virtualenv (its METADATA: License-Expression, License or the licence classifiers), as SPDX 2.3 JSON.
 """
 
@@ -34,6 +34,8 @@ def _debian_licence(rootfs: Path, package: str) -> str:
     if not copyright_file.is_file():
         return NOASSERTION
     text = copyright_file.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("Format:"):  # not machine-readable (DEP-5): no licence field to trust
+        return NOASSERTION
     found = []
     for lic in re.findall(r"^License:[ \t]*(\S[^\n]*)$", text, flags=re.MULTILINE):
         if lic.strip() not in found:

@@ -32,9 +32,9 @@ def test_the_training_sbom_lists_torch_and_transformers_at_the_locked_versions(t
     packages, pins = sbom(train_image), locked("train")
     for name in ("torch", "transformers", "safetensors"):
         assert packages[f"SPDXRef-pypi-{name}"]["versionInfo"] == pins[name]
-    assert packages["SPDXRef-pypi-torch"]["licenseDeclared"] == "BSD-3-Clause"
-    python = packages["SPDXRef-deb-python3.11-minimal"]
-    assert python["versionInfo"].startswith("3.11.") and "PSF" in python["comment"]
+    assert "BSD-3-Clause" in packages["SPDXRef-pypi-torch"]["licenseDeclared"].split(" AND ")
+    assert packages["SPDXRef-deb-python3.11-minimal"]["versionInfo"].startswith("3.11.")
+    assert "GPL-3+" in packages["SPDXRef-deb-bash"]["comment"]  # a machine-readable Debian copyright file
     pypi = [p for p in packages.values() if p["SPDXID"].startswith("SPDXRef-pypi-")]
     assert len(pypi) == len(pins), "the SBOM and the lock disagree on the virtualenv's packages"
 
