@@ -116,21 +116,25 @@ def venv_image(image: spec.Image, variant: str, parent: str, root: Path, out: Pa
     # wheels first; then the few source archives, built with the venv's own setuptools (no index)
     passes = [[p for p in todo if files[p].name.endswith(".whl")], [p for p in todo if not files[p].name.endswith(".whl")]]
     ctr = sh(["buildah", "from", "--pull-never", parent])
-    with tempfile.TemporaryDirectory() as tmp:
-        if not image.parent:
-            run(ctr, ["/usr/bin/python3", "-m", "venv", "--without-pip", spec.VENV])
-        for n, batch in enumerate(passes):
-            if not batch:
-                continue
-            Path(tmp, f"lock-{n}.txt").write_text("\n".join(p.line() for p in batch) + "\n")
-            log(f"{image.name}: installing {len(batch)} locked {'wheel' if n == 0 else 'source archive'}(s)")
-            run(ctr, [f"{spec.VENV}/bin/python", pip, "install", "--quiet", "--no-index", "--find-links", "/wheels",
-                      "--require-hashes", "--no-deps", "--no-cache-dir", "--no-build-isolation",
-                      "--disable-pip-version-check", "-r", f"/lock/lock-{n}.txt"],
-                volumes=(f"{wheels}:/wheels:ro", f"{tmp}:/lock:ro"))
-    run(ctr, ["/bin/sh", "-c", "rm -rf /root/.cache /tmp/* /tmp/.[!.]*"])  # what a source build left
-    sh(["buildah", "config", "--label", f"io.infratech.venv.key={key} {digest(parent)}", ctr])
-    commit(ctr, ref, 0)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            if not image.parent:
+                run(ctr, ["/usr/bin/python3", "-m", "venv", "--without-pip", spec.VENV])
+            for n, batch in enumerate(passes):
+                if not batch:
+                    continue
+                Path(tmp, f"lock-{n}.txt").write_text("\n".join(p.line() for p in batch) + "\n")
+                log(f"{image.name}: installing {len(batch)} locked {'wheel' if n == 0 else 'source archive'}(s)")
+                run(ctr, [f"{spec.VENV}/bin/python", pip, "install", "--quiet", "--no-index", "--find-links", "/wheels",
+                          "--require-hashes", "--no-deps", "--no-cache-dir", "--no-build-isolation",
+                          "--disable-pip-version-check", "-r", f"/lock/lock-{n}.txt"],
+                    volumes=(f"{wheels}:/wheels:ro", f"{tmp}:/lock:ro"))
+        run(ctr, ["/bin/sh", "-c", "rm -rf /root/.cache /tmp/* /tmp/.[!.]*"])  # what a source build left
+        sh(["buildah", "config", "--label", f"io.infratech.venv.key={key} {digest(parent)}", ctr])
+        commit(ctr, ref, 0)
+    except BaseException:  # leave no working container behind
+        subprocess.run(["buildah", "rm", ctr], capture_output=True)
+        raise
     return ref
 
 
@@ -145,40 +149,44 @@ def final_image(image: spec.Image, variant: str, parent: str, root: Path) -> str
         revision += "-dirty"
     epoch = int(git(root, "log", "-1", "--format=%ct"))
     ctr = sh(["buildah", "from", "--pull-never", parent])
-    mnt = Path(sh(["buildah", "mount", ctr]))
-    if not image.parent:
-        files = git(root, "ls-files", "-z", "workloads").split("\0")
-        dest = mnt / spec.CODE.lstrip("/")
-        for name in filter(None, files):
-            target = dest / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / name, target)
-            target.chmod(0o644 | (0o111 if (root / name).stat().st_mode & 0o100 else 0))
-        sh(["buildah", "umount", ctr])
-        run(ctr, [f"{spec.VENV}/bin/python", "-m", "compileall", "-q", spec.CODE])
-    else:
-        sh(["buildah", "umount", ctr])
-    lock_path = image.lock(root, variant)
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-    notes = {
-        "org.opencontainers.image.title": image.name,
-        "org.opencontainers.image.description": image.description,
-        "org.opencontainers.image.revision": revision,
-        "org.opencontainers.image.created": created,
-        "org.opencontainers.image.source": "https://github.com/infratech-souveraine/infratech",
-        "io.infratech.variant": variant,
-        "io.infratech.lock": str(lock_path.relative_to(root)),
-        "io.infratech.lock.digest": lock.digest(lock_path),
-    }
-    args = ["buildah", "config", "--user", f"{spec.UID}:{spec.UID}", "--workingdir", spec.WORKDIR,
-            "--cmd", json.dumps(list(image.cmd)), "--entrypoint", "[]"]
-    for k, v in spec.ENV.items():
-        args += ["--env", f"{k}={v}"]
-    for k, v in notes.items():
-        args += ["--annotation", f"{k}={v}", "--label", f"{k}={v}"]
-    sh(args + ["--label", "io.infratech.venv.key-", ctr])
-    ref = image.local_ref(variant)
-    commit(ctr, ref, epoch)
+    try:
+        mnt = Path(sh(["buildah", "mount", ctr]))
+        if not image.parent:
+            files = git(root, "ls-files", "-z", "workloads").split("\0")
+            dest = mnt / spec.CODE.lstrip("/")
+            for name in filter(None, files):
+                target = dest / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(root / name, target)
+                target.chmod(0o644 | (0o111 if (root / name).stat().st_mode & 0o100 else 0))
+            sh(["buildah", "umount", ctr])
+            run(ctr, [f"{spec.VENV}/bin/python", "-m", "compileall", "-q", spec.CODE])
+        else:
+            sh(["buildah", "umount", ctr])
+        lock_path = image.lock(root, variant)
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+        notes = {
+            "org.opencontainers.image.title": image.name,
+            "org.opencontainers.image.description": image.description,
+            "org.opencontainers.image.revision": revision,
+            "org.opencontainers.image.created": created,
+            "org.opencontainers.image.source": "https://github.com/infratech-souveraine/infratech",
+            "io.infratech.variant": variant,
+            "io.infratech.lock": str(lock_path.relative_to(root)),
+            "io.infratech.lock.digest": lock.digest(lock_path),
+        }
+        args = ["buildah", "config", "--user", f"{spec.UID}:{spec.UID}", "--workingdir", spec.WORKDIR,
+                "--cmd", json.dumps(list(image.cmd)), "--entrypoint", "[]"]
+        for k, v in spec.ENV.items():
+            args += ["--env", f"{k}={v}"]
+        for k, v in notes.items():
+            args += ["--annotation", f"{k}={v}", "--label", f"{k}={v}"]
+        sh(args + ["--label", "io.infratech.venv.key-", ctr])
+        ref = image.local_ref(variant)
+        commit(ctr, ref, epoch)
+    except BaseException:  # leave no working container behind
+        subprocess.run(["buildah", "rm", ctr], capture_output=True)
+        raise
     return ref
 
 
