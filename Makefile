@@ -84,5 +84,14 @@ serve-env: $(SERVE_STAMP)
 pipeline: $(STAMP) $(SERVE_STAMP)
 	$(BIN)/python -m workloads.pipeline
 
+# the workload images, built with buildah from a debootstrap root filesystem and the wheel locks
+# of images/ (root; no registry image): build/images/images.lock and one SBOM per image.
+#   make images                 the CPU variant (what the tests run)
+#   make images VARIANT=cuda    the CUDA variant for GPU nodes, on demand (several GB; docs/images.md)
+.PHONY: images
+VARIANT ?= cpu
+images: $(STAMP)
+	$(BIN)/python -m infratech.images build --variant $(VARIANT)
+
 clean:
 	rm -rf build .pytest_cache

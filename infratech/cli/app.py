@@ -9,6 +9,7 @@
                                       a job file into the team's queue (charts/, docs/jobs.md)
     infratech jobs list|status|logs|cancel [NAME] [-n NS | --team T]
                                       a team's jobs as Kueue sees them, their pods and logs
+    infratech images push STACK       the images `make images` built, to the stack's registry (docs/images.md)
     infratech kubeconfig STACK --team T [--out FILE] [--deployed] [--token-for MEMBER]
                                       a kubeconfig for a team's members, no admin secret (docs/access.md)
     infratech catalog [--provider P] [--region R]   flavours and EUR prices
@@ -31,7 +32,7 @@ from typing import Optional, Sequence
 
 from ..config import StackConfigError
 from ..exits import DEFAULT_STACK, EXIT_BAD_INPUT, EXIT_TOOL
-from .commands import access, catalog, cost, deploy as deploy_commands, inventory, plan
+from .commands import access, catalog, cost, deploy as deploy_commands, images, inventory, plan
 from .deploy import DeployError, PulumiCliMissing
 from .errors import BadFlag
 from .stacks import StackFileError, find_project
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="infratech", description="Sovereign GPU cloud on French providers.")
     p.add_argument("--project-dir", type=Path, default=None, help="directory holding Pulumi.yaml (default: search upwards from cwd)")
     sub = p.add_subparsers(dest="command", required=True)
-    for commands in (plan, deploy_commands, inventory, catalog, cost, access):
+    for commands in (plan, deploy_commands, inventory, catalog, cost, access, images):
         commands.add(sub)
     submit_cli.add_commands(sub, DEFAULT_STACK)
     return p

@@ -9,7 +9,11 @@ from typing import Any, Optional
 from pydantic import Field, field_validator, model_validator
 
 from .. import imageref
+from ..images.spec import VERSION as IMAGE_VERSION
 from .common import _Model
+
+# a registry and optional path, as image references start: no scheme, no trailing slash, no tag
+_REGISTRY = re.compile(r"[a-z0-9.-]+\.[a-z]{2,63}(:\d+)?(/[a-z0-9._-]+)*|(localhost|127\.0\.0\.1):\d+(/[a-z0-9._-]+)*")
 
 
 PLATFORM_NAMESPACES = (
@@ -49,7 +53,10 @@ class Platform(_Model):
     monitoring: bool = True
     tenancy: bool = True
     serving: bool = True
-    # the image of the ClusterTrainingRuntime's trainer container (built from workloads/train)
+    # the registry the cluster pulls the workload images from (`infratech images push STACK` fills
+    # it), e.g. rg.fr-par.scw.cloud/infratech-souveraine; when set, training_image defaults to it
+    image_registry: Optional[str] = None
+    # the image of the ClusterTrainingRuntime's trainer container (`make images`, docs/images.md)
     training_image: str = "ghcr.io/infratech-souveraine/llm-train:0.1.0"
     # NVIDIA driver the GPU operator installs where the nodes have none (OVHcloud MKS)
     gpu_driver_version: str = "595.91.07"
@@ -59,6 +66,22 @@ class Platform(_Model):
     acme: Optional[Acme] = None
     # jobs of a team pending longer than this raise an alert
     pending_alert_minutes: int = Field(default=60, ge=5, le=10080, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _training_image_in_registry(cls, data: Any) -> Any:
+        registry = data.get("image_registry") if isinstance(data, dict) else None
+        if isinstance(registry, str) and _REGISTRY.fullmatch(registry) and "training_image" not in data:
+            return {**data, "training_image": f"{data['image_registry'].rstrip('/')}/llm-train:{IMAGE_VERSION}"}
+        return data
+
+    @field_validator("image_registry")
+    @classmethod
+    def _registry(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not _REGISTRY.fullmatch(v):
+            raise ValueError("must be a registry host with an optional path and no scheme or tag, "
+                             "e.g. rg.fr-par.scw.cloud/infratech-souveraine")
+        return v
 
     @field_validator("training_image")
     @classmethod

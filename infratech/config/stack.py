@@ -46,7 +46,7 @@ class StackConfig(_Model):
     teams: tuple[Team, ...] = ()
     budget_eur_per_month: Optional[int] = Field(default=None, ge=0, strict=True)
     budget_enforced: bool = False
-    policy: Policy = Policy()
+    policy: Policy = Field(default=Policy(), validate_default=True)  # checked against platform.image_registry
     state: StateSettings = StateSettings()
 
     @field_validator("provider")
@@ -163,6 +163,16 @@ class StackConfig(_Model):
                 problems.append(f"a host is listed twice; repeated address: {', '.join(dupes)}")
         if problems:
             raise ValueError("; ".join(problems))
+        return v
+
+    @field_validator("policy")
+    @classmethod
+    def _image_registry_allowed(cls, v: Policy, info: ValidationInfo) -> Policy:
+        platform = info.data.get("platform")
+        registry = platform.image_registry if platform else None
+        if registry and not any(f"{registry}/".startswith(prefix) for prefix in v.allowed_registries):
+            raise ValueError(f"allowed_registries does not admit platform.image_registry {registry!r}: "
+                             f"add {registry + '/'!r}, or the admission policy refuses the cluster's own images")
         return v
 
     @field_validator("teams")

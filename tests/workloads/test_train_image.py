@@ -1,9 +1,9 @@
-"""What the training image's environment does to torch, read from workloads/train/Dockerfile
-(no image can be built here: its ENV lines are applied to a torch process on this machine)."""
+"""What the workload images' environment (infratech/images/spec.py, which `make images` writes into
+every image) does to torch: applied to a torch process on this machine, so no image build is
+needed to check it (tests/images runs the images themselves)."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
@@ -11,17 +11,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from workloads_fakes import REPO  # noqa: E402
-
-DOCKERFILE = REPO / "workloads" / "train" / "Dockerfile"
-
+from infratech.images import spec  # noqa: E402
 
 def image_env() -> dict[str, str]:
-    """``KEY=VALUE`` pairs of the Dockerfile's ENV instruction (continuation lines, comments skipped)."""
-    text = DOCKERFILE.read_text()
-    block = text[text.index("\nENV ") + 5:text.index("\nCOPY ")]
-    pairs = (re.match(r"\s*([A-Z_][A-Z0-9_]*)=(\S+?)\s*\\?$", line) for line in block.splitlines())
-    return {m.group(1): m.group(2) for m in pairs if m}
+    return dict(spec.ENV)
 
 
 def test_the_image_bounds_inductor_compile_workers_per_rank():
