@@ -8,7 +8,7 @@ import pytest
 import roles_harness as harness
 import yaml
 
-from infratech import inventory
+from infratech.cli import inventory
 
 OUTPUTS = {
     "provider": "baremetal", "region": "paris-dc1",
