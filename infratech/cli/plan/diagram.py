@@ -37,12 +37,17 @@ def _counts(component: Resource) -> Counter:
     return Counter(_kind(c) for c in component.children if c.custom and not c.type.startswith("pulumi:providers:"))
 
 
+def _ordered(resources) -> list[Resource]:
+    """Registration order varies from run to run (the SDK registers asynchronously): sort."""
+    return sorted(resources, key=lambda r: (r.type, r.name))
+
+
 def _component_lines(component: Resource, indent: str) -> list[str]:
     cid = _id(component.urn.rsplit("::", 1)[-1] + "_" + _kind(component))
     lines = [f'{indent}subgraph {cid}["{_label(_kind(component) + " " + component.name)}"]', f"{indent}  direction TB"]
     for kind, n in sorted(_counts(component).items()):
         lines.append(f'{indent}  {cid}__{_id(kind)}["{_label(kind)} × {n}"]')
-    for child in component.children:
+    for child in _ordered(component.children):
         if not child.custom:
             lines += _component_lines(child, indent + "  ")
     lines.append(f"{indent}end")
@@ -67,7 +72,7 @@ def _registry(rec: Recording) -> Optional[str]:
 
 def to_mermaid(rec: Recording) -> str:
     at_top = [r for r in rec.resources if r.parent is not None and r.parent.split("::")[2] == "pulumi:pulumi:Stack"]
-    roots = [r for r in at_top if not r.custom]
+    roots = _ordered(r for r in at_top if not r.custom)
     infra = [r for r in roots if _kind(r) != "Platform"]
     platform = [r for r in roots if _kind(r) == "Platform"]
     loose = Counter(_kind(r) for r in at_top if r.custom and not r.type.startswith("pulumi:providers:"))
