@@ -55,6 +55,9 @@ def run_in_image(ref: str, command: list[str], binds=(), env: dict | None = None
     ctr = subprocess.run(["buildah", "from", "--pull-never", ref], capture_output=True, text=True, check=True).stdout.strip()
     try:
         mnt = Path(subprocess.run(["buildah", "mount", ctr], capture_output=True, text=True, check=True).stdout.strip())
+        # systemd-nspawn makes the descriptors it is given non-blocking: never hand it the caller's
+        # stdin, which later programs (ansible-playbook refuses a non-blocking stdin) share
+        kw.setdefault("stdin", subprocess.DEVNULL)
         return subprocess.run(nspawn_command(mnt, cfg, command, binds, env), **kw)
     finally:
         subprocess.run(["buildah", "rm", ctr], capture_output=True)

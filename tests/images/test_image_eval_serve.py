@@ -51,7 +51,7 @@ def test_the_serving_image_answers_through_the_openai_client(serve_image, traine
                              ["python", "-m", "workloads.serve", "/work/model", "--profile", "cpu", "--force",
                               "--served-name", "debug-tiny", "--port", str(port), "--host", "127.0.0.1"],
                              binds=(f"{shared_work}:/work",), env={"VLLM_API_KEY": key})
-        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0, timeout=60)
         deadline, last = time.monotonic() + 420, None
         while time.monotonic() < deadline and server.poll() is None:

@@ -356,7 +356,7 @@ def playbook_cmd(playbook: Path, inventory: Path, extra_vars: dict | None = None
 def run_playbook(playbook: Path, inventory: Path, fact_cache: Path, extra_vars=None, check=False, limit=None,
                  timeout=1200, env=None) -> PlayResult:
     start = time.monotonic()
-    proc = subprocess.run(playbook_cmd(playbook, inventory, extra_vars, check, limit), text=True,
+    proc = subprocess.run(playbook_cmd(playbook, inventory, extra_vars, check, limit), text=True, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, timeout=timeout,
                           env=ansible_env(fact_cache, env))
     return PlayResult(proc.returncode, proc.stdout, time.monotonic() - start)

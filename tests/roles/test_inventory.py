@@ -54,7 +54,7 @@ def test_every_shipped_stack_gives_an_inventory_ansible_reads(project, stack, tm
     assert "gpu_nodes" in data["all"]["children"]
     path = tmp_path / "hosts.yml"
     path.write_text(text)
-    res = subprocess.run([str(harness.ANSIBLE_BIN / "ansible-inventory"), "-i", str(path), "--list"], check=False,
+    res = subprocess.run([str(harness.ANSIBLE_BIN / "ansible-inventory"), "-i", str(path), "--list"], check=False, stdin=subprocess.DEVNULL,
                          text=True, capture_output=True, env=harness.ansible_env(tmp_path / "f"))
     assert res.returncode == 0, res.stderr
     assert "[WARNING]" not in res.stderr or "Unable to parse" not in res.stderr

@@ -459,7 +459,7 @@ def test_check_mode_on_a_fresh_host_does_not_fail(play, prepared):
 
 def test_a_run_killed_half_way_converges_when_re_run(play, prepared, inventory):
     cmd = harness.playbook_cmd(GPU_NODE, inventory, {"gpu_health_enabled": False}, limit="gpu-b")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=harness.ansible_env(play.facts), text=True,
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=harness.ansible_env(play.facts), text=True, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     seen = []
     deadline = time.time() + 900

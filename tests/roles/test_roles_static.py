@@ -86,7 +86,7 @@ def test_playbooks_pass_syntax_check(tmp_path):
     env = harness.ansible_env(tmp_path / "facts")
     for playbook in ("site.yml", "gpu_node.yml", "validate.yml"):
         res = subprocess.run([str(harness.ANSIBLE_BIN / "ansible-playbook"), "--syntax-check", "-i", str(inv),
-                              str(ROOT / "playbooks" / playbook)], cwd=ROOT, env=env, text=True, capture_output=True)
+                              str(ROOT / "playbooks" / playbook)], cwd=ROOT, env=env, text=True, capture_output=True, stdin=subprocess.DEVNULL)
         assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -96,7 +96,7 @@ def test_ansible_lint_production_profile_passes():
         pytest.skip("ansible-lint is not installed (pip install -e '.[roles]')")
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "NO_COLOR": "1"}
     res = subprocess.run([str(lint), "--profile", "production", "roles", "playbooks"], cwd=ROOT, env=env,
-                         text=True, capture_output=True, timeout=600)
+                         text=True, capture_output=True, timeout=600, stdin=subprocess.DEVNULL)
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
 
 
@@ -128,6 +128,6 @@ def test_ubuntu_driver_package_names_follow_nvidias_naming(tmp_path, release):
     for branch, open_modules, dkms, fabricmanager in UBUNTU_NAMES:
         res = subprocess.run([str(harness.ANSIBLE_BIN / "ansible-playbook"), "-i", "localhost,", str(play),
                               "-e", json.dumps({"nvidia_driver_branch": branch, "nvidia_driver_open_kernel_modules": open_modules})],
-                             cwd=ROOT, env=env, text=True, capture_output=True)
+                             cwd=ROOT, env=env, text=True, capture_output=True, stdin=subprocess.DEVNULL)
         assert res.returncode == 0, res.stdout + res.stderr
         assert f"NAMES {branch} {open_modules} {dkms} {fabricmanager}" in res.stdout, res.stdout[-1500:]
