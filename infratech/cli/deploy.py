@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Callable
+from typing import Callable, Optional
 
-from .. import config
+from ..config import StackConfig
 from ..policy.model import SECRET
 from ..state import Backend, describe
 from .backend import BackendError, ensure_bucket
-from .stacks import Project, read_stack_config
+from .stacks import Project, stack_config
 
 INSTALL_HINT = "install it from https://www.pulumi.com/docs/install/ (e.g. `curl -fsSL https://get.pulumi.com | sh`)"
 
@@ -28,18 +28,16 @@ class DeployError(Exception):
     """The Pulumi CLI ran and failed; its own message is what the user needs."""
 
 
-def backend_for(project: Project, stack: str) -> Backend:
+def backend_for(project: Project, stack: str, cfg: Optional[StackConfig] = None) -> Backend:
     """The stack's state backend: PULUMI_BACKEND_URL when the deployer names one, else the stack's
     own (``state:``; by default a bucket of its provider and region)."""
-    raw, secret_keys = read_stack_config(project, stack)
-    prefix = config.NAMESPACE + ":"
-    cfg = config.parse(config.raw_from_config(raw), stack, [k[len(prefix):] for k in secret_keys if k.startswith(prefix)])
+    cfg = cfg or stack_config(project, stack)
     named = os.environ.get("PULUMI_BACKEND_URL")
     return describe(named, cfg.state.secrets_provider) if named else cfg.state_backend()
 
 
-def _stack(project: Project, stack: str, action: str, api, backend: Backend):
-    secrets = None if backend.encryption == "passphrase" else _secrets_provider(project, stack)
+def _stack(project: Project, stack: str, action: str, api, backend: Backend, secrets_provider: str):
+    secrets = None if secrets_provider == "passphrase" else secrets_provider
     opts = api.LocalWorkspaceOptions(env_vars={"PULUMI_BACKEND_URL": backend.url} if backend.url else None,
                                      secrets_provider=secrets)
     try:
@@ -51,11 +49,6 @@ def _stack(project: Project, stack: str, action: str, api, backend: Backend):
             raise DeployError(f"stack {stack!r} does not exist in {backend.url or 'the default backend'} yet: "
                               f"`infratech up {stack}` creates it") from None
         raise DeployError(f"cannot select stack {stack!r} in {backend.url or 'the default backend'}: {exc}") from None
-
-
-def _secrets_provider(project: Project, stack: str) -> str:
-    raw, _ = read_stack_config(project, stack)
-    return config.raw_from_config(raw).get("state", {}).get("secrets_provider", "passphrase")
 
 
 def _automation():
@@ -71,13 +64,14 @@ def open_stack(project: Project, stack: str, action: str, echo: Callable[[str], 
     if shutil.which("pulumi") is None:
         raise PulumiCliMissing(action)
     api = api or _automation()
-    backend = backend_for(project, stack)
+    cfg = stack_config(project, stack)
+    backend = backend_for(project, stack, cfg)
     if action in ("preview", "up"):
         try:
             ensure_bucket(backend, echo)
         except BackendError as exc:
             raise DeployError(str(exc)) from None
-    return _stack(project, stack, action, api, backend)
+    return _stack(project, stack, action, api, backend, cfg.state.secrets_provider)
 
 
 def run(project: Project, stack: str, action: str, echo: Callable[[str], None] = print, api=None) -> dict:

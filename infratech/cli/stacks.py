@@ -9,6 +9,8 @@ from typing import Optional
 
 import yaml
 
+from ..config import NAMESPACE, StackConfig, parse, raw_from_config
+
 SECRET_PLACEHOLDER = "(secret)"
 
 
@@ -87,3 +89,10 @@ def read_config_file(path: Path, project_name: str) -> tuple[dict[str, str], lis
         else:
             config[full] = json.dumps(value)
     return config, secret_keys
+
+
+def stack_config(project: Project, stack: str) -> StackConfig:
+    """The stack file read as the program reads it, validated (StackConfigError names problems)."""
+    raw, secret_keys = read_stack_config(project, stack)
+    prefix = NAMESPACE + ":"
+    return parse(raw_from_config(raw), stack, [k[len(prefix):] for k in secret_keys if k.startswith(prefix)])

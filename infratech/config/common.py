@@ -75,6 +75,13 @@ def _api_cidrs(v: tuple[str, ...]) -> tuple[str, ...]:
 
 
 
+def _country_code(v: str) -> str:
+    """Where a cluster or its servers run, for residency checks: ISO 3166 alpha-2, in capitals."""
+    if not re.fullmatch(r"[A-Z]{2}", v):
+        raise ValueError("must be an ISO 3166 alpha-2 country code in capitals, e.g. FR")
+    return v
+
+
 def _dns_label(value: str, what: str, max_len: int) -> str:
     if not _DNS_LABEL.match(value) or len(value) > max_len:
         raise ValueError(

@@ -9,7 +9,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .. import catalog as _catalog
-from .common import _DURATION, _K8S_PATCH_VERSION, _Model, _api_cidrs, _context_region, _dns_label, _kube_version
+from .common import _DURATION, _K8S_PATCH_VERSION, _Model, _api_cidrs, _context_region, _country_code, _dns_label, _kube_version
 
 
 class Oidc(_Model):
@@ -208,9 +208,7 @@ class ExistingSettings(_Model):
     @field_validator("country")
     @classmethod
     def _country(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Z]{2}", v):
-            raise ValueError("must be an ISO 3166 alpha-2 country code in capitals, e.g. FR")
-        return v
+        return _country_code(v)
 
 def _ovh_plan(provider: Any, region: Any, settings: Any) -> Optional[str]:
     """The MKS plan of an OVHcloud stack: the one it names, else the first its region sells."""

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from pydantic import Field, field_validator
 
 from .. import catalog as _catalog
-from .common import _Model, _api_cidrs, _dns_label
+from .common import _Model, _api_cidrs, _country_code, _dns_label
 from .providers import ExistingObjectStore
 
 # tinavW.cXrYpZ: processor generation W, X vCores, Y GiB of memory, performance Z (1 highest)
@@ -168,6 +168,4 @@ class BaremetalSettings(_Model):
     @field_validator("country")
     @classmethod
     def _country(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Z]{2}", v):
-            raise ValueError("must be an ISO 3166 alpha-2 country code in capitals, e.g. FR")
-        return v
+        return _country_code(v)

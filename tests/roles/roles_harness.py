@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from infratech.images.rootfs import RootfsError, debian_mirrors  # the one reader of this machine's apt sources
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("INFRATECH_ROLES_CACHE", ROOT / "build" / "roles-cache"))
 SUITE = "bookworm"
@@ -37,33 +39,6 @@ def _run(cmd, check=True, **kw):
     return subprocess.run(cmd, check=check, text=True, capture_output=True, **kw)
 
 
-def debian_mirrors(suite: str = SUITE) -> tuple[str, str | None]:
-    """(main mirror, security mirror) for ``suite`` from this machine's apt sources."""
-    entries = []
-    sources = Path("/etc/apt/sources.list.d")
-    for path in [Path("/etc/apt/sources.list"), *sorted(sources.glob("*.list")), *sorted(sources.glob("*.sources"))]:
-        if not path.is_file():
-            continue
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if path.suffix == ".sources":
-            for stanza in re.split(r"\n\s*\n", text):
-                fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.+)$", stanza, flags=re.MULTILINE))
-                if fields.get("Enabled", "yes").lower() == "no" or "deb" not in fields.get("Types", "").split():
-                    continue
-                for uri in fields.get("URIs", "").split():
-                    entries += [(uri, s) for s in fields.get("Suites", "").split()]
-        else:
-            for line in text.splitlines():
-                m = re.match(r"^\s*deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)", line)
-                if m:
-                    entries.append((m.group(1), m.group(2)))
-    main = next((u for u, s in entries if s == suite), None)
-    security = next((u for u, s in entries if s == f"{suite}-security"), None)
-    if main is None:
-        raise LookupError(f"no apt source of this machine serves Debian {suite!r}")
-    return main.rstrip("/"), security.rstrip("/") if security else None
-
-
 def skip_reason() -> str | None:
     """Why the host tests cannot run here, or None."""
     if os.geteuid() != 0:
@@ -74,8 +49,8 @@ def skip_reason() -> str | None:
     if not (ANSIBLE_BIN / "ansible-playbook").exists():
         return f"ansible-playbook not found in {ANSIBLE_BIN} (pip install -e '.[roles]')"
     try:
-        debian_mirrors()
-    except LookupError as exc:
+        debian_mirrors(SUITE)
+    except RootfsError as exc:
         return str(exc)
     return None
 
@@ -90,7 +65,7 @@ def ensure_rootfs() -> Path:
         if stamp.exists():
             return rootfs
         shutil.rmtree(rootfs, ignore_errors=True)
-        mirror, security = debian_mirrors()
+        mirror, security = debian_mirrors(SUITE)
         tmp = CACHE / f"{SUITE}-rootfs.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         _run(["debootstrap", "--variant=minbase", f"--include={','.join(ROOTFS_PACKAGES)}", SUITE, str(tmp), mirror])

@@ -19,20 +19,8 @@ from infratech.cli.submit.cluster import (
     NotServed,
 )
 
-@pytest.fixture(scope="module")
-def api_server():
-    url, server = api_server_double.start()
-    yield url
-    server.shutdown()
-
-
 @pytest.fixture
-def cluster(api_server, tmp_path, monkeypatch):
-    pytest.importorskip("kubernetes")
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the dynamic client's discovery cache goes there
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def cluster(api_server, discovery_cache, tmp_path):
     api_server_double.reset()
     return KubeCluster(context="fake", config_file=str(api_server_double.kubeconfig(api_server, tmp_path / "kubeconfig")))
 

@@ -37,21 +37,9 @@ def published(plan):
     }
 
 
-@pytest.fixture(scope="module")
-def api_server():
-    url, server = api_server_double.start()
-    yield url
-    server.shutdown()
-
-
 @pytest.fixture
-def kubeconfig(api_server, tmp_path, monkeypatch):
+def kubeconfig(api_server, discovery_cache, tmp_path, monkeypatch):
     """Only a kubeconfig, as a researcher has: $KUBECONFIG names it, the current context is the team's."""
-    pytest.importorskip("kubernetes")
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the dynamic client's discovery cache goes there
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     path = api_server_double.kubeconfig(api_server, tmp_path / "kubeconfig")
     monkeypatch.setenv("KUBECONFIG", str(path))
     return path

@@ -11,11 +11,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ... import config
 from ...exits import EXIT_BAD_INPUT, EXIT_TOOL
 from ...images import registry
 from ...images.spec import VERSION
-from ..stacks import read_stack_config
+from ..stacks import stack_config
 
 
 def add(sub) -> None:
@@ -29,9 +28,7 @@ def add(sub) -> None:
 
 
 def run(args, project) -> int:
-    raw, secret_keys = read_stack_config(project, args.stack)
-    prefix = config.NAMESPACE + ":"
-    cfg = config.parse(config.raw_from_config(raw), args.stack, [k[len(prefix):] for k in secret_keys if k.startswith(prefix)])
+    cfg = stack_config(project, args.stack)
     target = cfg.platform.image_registry
     if not target:
         print(f"error: stack {args.stack}: platform.image_registry is not set; name the registry the cluster pulls "

@@ -6,14 +6,13 @@ import json
 import sys
 from pathlib import Path
 
-from ... import config
 from ...exits import DEFAULT_STACK, EXIT_BAD_INPUT, EXIT_POLICY
 from ...policy import blocking
 from ...policy.packconfig import pack_config
 from .. import plan as _plan
 from ..errors import os_error
 from ..plan import report
-from ..stacks import read_stack_config
+from ..stacks import stack_config
 
 
 def add(sub) -> None:
@@ -49,8 +48,6 @@ def run_plan(args, project) -> int:
 
 
 def run_policy_config(args, project) -> int:
-    raw, secret_keys = read_stack_config(project, args.stack)
-    prefix = config.NAMESPACE + ":"
-    cfg = config.parse(config.raw_from_config(raw), args.stack, [k[len(prefix):] for k in secret_keys if k.startswith(prefix)])
+    cfg = stack_config(project, args.stack)
     print(json.dumps(pack_config(cfg.policy_settings()), indent=2, sort_keys=True))
     return 0

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from typing import Optional
 
-from ..stacks import Project, read_stack_config
+from ... import policy
+from ..stacks import Project, stack_config
 from . import report
 from .runtime import Recording, record
 
@@ -29,11 +30,7 @@ def write(rec: Recording, out_dir: Path, verdicts: Optional[list] = None) -> Pla
 
 def policy_verdicts(project: Project, rec: Recording) -> list:
     """The policy rules evaluated on what the program declared, with the stack's policy settings."""
-    from ... import config, policy
-
-    raw_config, secret_keys = read_stack_config(project, rec.stack)
-    prefix = config.NAMESPACE + ":"
-    cfg = config.parse(config.raw_from_config(raw_config), rec.stack, [k[len(prefix):] for k in secret_keys if k.startswith(prefix)])
+    cfg = stack_config(project, rec.stack)
     stack = policy.Stack(policy.resources_from_recording(rec.resources), rec.outputs, cfg.policy_settings())
     return policy.evaluate(stack)
 
