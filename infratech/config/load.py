@@ -11,7 +11,7 @@ from pulumi.runtime import config as _pulumi_config
 from pydantic import SecretStr, ValidationError
 
 from .. import catalog as _catalog
-from .errors import StackConfigError, _problems
+from .errors import StackConfigError, stack_problems
 from .common import CATALOG_PROVIDERS, NAMESPACE
 from .stack import StackConfig
 
@@ -68,7 +68,7 @@ def parse(raw: dict, stack: str, secret_keys: Optional[Iterable[str]] = None) ->
     try:
         cfg = StackConfig.model_validate(raw, context=_context(raw, secrets))
     except ValidationError as exc:
-        raise StackConfigError(stack, _problems(exc)) from None
+        raise StackConfigError(stack, stack_problems(exc)) from None
     return cfg
 
 

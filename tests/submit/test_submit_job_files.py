@@ -38,8 +38,8 @@ def test_defaults_should_make_a_one_gpu_run():
     [
         ({"gpus": {"per_node": "two"}}, "gpus.per_node: must be a whole number"),
         ({"gpus": {"per_node": 0}}, "gpus.per_node: Input should be greater than or equal to 1"),
-        ({"gpus": {"per_nod": 2}}, "gpus.per_nod: unknown field (allowed here: model, per_node)"),
-        ({"recipie": "x"}, "recipie: unknown field (allowed here: checkpoint, data, data_classification, deadline_hours, env, gpus, image, max_restarts, name, nodes, overrides, priority, recipe, resources, team)"),
+        ({"gpus": {"per_nod": 2}}, "gpus.per_nod: is not a known key; allowed: model, per_node"),
+        ({"recipie": "x"}, "recipie: is not a known key; allowed: name, team, data_classification, image, resources, env, recipe, overrides, data, checkpoint, nodes, gpus, max_restarts, priority, deadline_hours"),
         ({"data_classification": "secret"}, "data_classification: must be one of 'public', 'internal', 'confidential' or 'restricted'"),
         ({"name": "Tiny_Run"}, "name: must be a DNS label of at most 40 characters"),
         ({"name": "a" * 41}, "name: must be a DNS label of at most 40 characters"),
@@ -59,7 +59,7 @@ def test_train_problems_should_name_the_field(edit, expected):
 
 
 def test_missing_fields_should_all_be_reported_at_once():
-    assert problems("train", {"name": "tiny"}) == ["team: required", "data_classification: required", "recipe: required"]
+    assert problems("train", {"name": "tiny"}) == ["team: is required", "data_classification: is required", "recipe: is required"]
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_missing_fields_should_all_be_reported_at_once():
         ("serve", {**SERVE, "replicas": {"min": 3, "max": 1}}, "replicas: min 3 is above max 1"),
         ("serve", {**SERVE, "force_unpromoted": "yes"}, "force_unpromoted: write out why"),
         ("serve", {**SERVE, "model": "/models/tiny"}, "model: must be an s3:// location"),
-        ("serve", {**SERVE, "replicas": {"minimum": 1}}, "replicas.minimum: unknown field (allowed here: autoscale, max, min)"),
+        ("serve", {**SERVE, "replicas": {"minimum": 1}}, "replicas.minimum: is not a known key; allowed: min, max, autoscale"),
     ],
 )
 def test_eval_and_serve_problems_should_name_the_field(kind, data, expected):
@@ -116,3 +116,11 @@ def test_examples_should_be_documented_yaml():
 def test_a_value_of_no_allowed_type_should_be_one_problem_naming_the_types():
     found = problems("train", {**TRAIN, "overrides": {"train.steps": [1]}, "resources": {"cpu": [2]}})
     assert found == ["resources.cpu: must be a string or a whole number", "overrides.train.steps: must be a string, a whole number, a number or true or false"]
+
+
+def test_problems_should_show_the_value_given_but_never_an_environment_value():
+    shown = problems("train", {**TRAIN, "data_classification": "secret"})
+    assert shown == ["data_classification: must be one of 'public', 'internal', 'confidential' or 'restricted' (given: \"secret\")"]
+    hidden = problems("train", {**TRAIN, "env": {"HF_TOKEN": 98765432123}})
+    assert hidden and hidden[0].startswith("env.HF_TOKEN: must be a string")
+    assert not any("98765432123" in p for p in hidden), hidden

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from ... import imageref
-from ...config.errors import PLAIN_WORDS, fields_at, key_path
+from ...validation import problems
 
 CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -303,49 +303,8 @@ class ServeJob(_Job):
 
 KINDS: dict[str, type[_Job]] = {"train": TrainJob, "eval": EvalJob, "serve": ServeJob}
 
-# pydantic's words for YAML shapes: the stack config's, and "required" for a missing field
-_WORDS = {**PLAIN_WORDS, "missing": "required"}
-
-
-def _path(loc: tuple) -> str:
-    return key_path(loc, root="(file)")
-
-
-def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    return sorted(fields_at(model, loc))
-
-
-_UNION_MEMBERS = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false"}
-
-
-def problems(model: type[BaseModel], exc: ValidationError) -> list[str]:
-    out: list = []  # lines, and for a union the tuple of its path until its line is written below
-    unions: dict[tuple, list[str]] = {}  # a value matching no member of a union: one line, every member named
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "union["))))
-        if len(loc) > 1 and loc[-1] in _UNION_MEMBERS and err["type"].endswith(("_type", "_parsing")):
-            if loc[:-1] not in unions:
-                unions[loc[:-1]] = []
-                out.append(loc[:-1])  # placeholder, filled below
-            unions[loc[:-1]].append(_UNION_MEMBERS[loc[-1]])
-            continue
-        if err["type"] == "extra_forbidden":
-            allowed = _fields_at(model, loc)
-            out.append(f"{_path(loc)}: unknown field" + (f" (allowed here: {', '.join(allowed)})" if allowed else ""))
-            continue
-        if err["type"] == "literal_error":
-            expected = err.get("ctx", {}).get("expected", "")
-            out.append(f"{_path(loc)}: must be one of {expected}")
-            continue
-        message = _WORDS.get(err["type"], err["msg"])
-        if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
-        out.append(f"{_path(loc)}: {message}")
-    for loc, members in unions.items():
-        words = ", ".join(members[:-1]) + f" or {members[-1]}" if len(members) > 1 else members[0]
-        out[out.index(loc)] = f"{_path(loc)}: must be {words}"
-    return out
-
+# fields whose values are not echoed back in an error: environment variables may carry a token
+_SECRET_FIELDS = ("env",)
 
 def parse(kind: str, data: Any, source: str = "job file"):
     """The job of ``kind`` (train, eval, serve) from a parsed YAML document, or JobFileError."""
@@ -355,7 +314,7 @@ def parse(kind: str, data: Any, source: str = "job file"):
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise JobFileError(source, problems(model, exc)) from None
+        raise JobFileError(source, [p.line() for p in problems(exc, model, secret_keys=_SECRET_FIELDS)]) from None
 
 
 def load(kind: str, path: Path):
