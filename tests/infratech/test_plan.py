@@ -184,3 +184,14 @@ def test_console_script_runs_in_a_fresh_process(tmp_path, default_plan):
     assert proc.returncode == 0, proc.stderr
     expected = sum(r.custom for r in default_plan.resources)  # the same program, recorded in this process
     assert json.loads((tmp_path / "ovh-gra11.json").read_text())["summary"]["custom_resources"] == expected > 13
+
+
+def test_recording_should_leave_the_sdk_and_the_collector_as_it_found_them(project):
+    import gc
+
+    from pulumi.runtime import resource as sdk_resource
+
+    trace, thresholds = sdk_resource._get_stack_trace, gc.get_threshold()
+    record(project, "ovh-gra11")
+    assert sdk_resource._get_stack_trace is trace
+    assert gc.get_threshold() == thresholds and gc.get_freeze_count() == 0
