@@ -84,19 +84,27 @@ class Progress:
         self._spin = 0
 
     # -- events --------------------------------------------------------------------------------
-    @contextmanager
-    def phase(self, name: str, total: Optional[int] = None) -> Iterator["Progress"]:
-        """One phase: started, updated, then ended with its time; an exception marks it failed."""
+    def start(self, name: str, total: Optional[int] = None) -> None:
+        """Start a phase (the current one, if any, ends as done)."""
+        if self.current is not None:
+            self.end("done")
         ph = Phase(name, total=total, started=self.clock())
         with self._lock:
             self.phases.append(ph)
             self.current = ph
         self._line(f"{name}: started" + (f" (0/{total})" if total else ""))
         self._start_ticker()
+
+    @contextmanager
+    def phase(self, name: str, total: Optional[int] = None) -> Iterator["Progress"]:
+        """One phase: started, updated, then ended with its time; an exception marks it failed."""
+        self.start(name, total)
+        ph = self.current
         try:
             yield self
         except BaseException as exc:
-            self.end(f"failed: {exc}" if str(exc) else f"failed ({type(exc).__name__})")
+            if self.current is ph:
+                self.end(f"failed: {exc}" if str(exc) else f"failed ({type(exc).__name__})")
             raise
         if self.current is ph:
             self.end("done")
