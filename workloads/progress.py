@@ -114,13 +114,14 @@ class Progress:
             ph = self.current
             if ph is None:
                 return
-            changed = (done is not None and done != ph.done) or (total is not None and total != ph.total)
+            changed = ((done is not None and done != ph.done) or (total is not None and total != ph.total)
+                       or (note is not None and note != ph.note))
             ph.done = ph.done if done is None else done
             ph.total = ph.total if total is None else total
             ph.note = ph.note if note is None else note
         if self.live:
             self._draw()
-        elif changed or note:
+        elif changed:  # plain lines: only when something moved, never a line per poll
             self._line(f"{ph.name}: {self._where(ph)}")
 
     def advance(self, n: int = 1, note: Optional[str] = None) -> None:
@@ -139,8 +140,8 @@ class Progress:
         ph.seconds = self.clock() - ph.started
         ph.outcome = outcome
         self._stop_ticker()
-        counts = f" {ph.done}/{ph.total}" if ph.total else ""
-        self._line(f"{ph.name}: {outcome}{counts} in {duration(ph.seconds)}")
+        counts = f"{ph.done}/{ph.total}, " if ph.total else ""
+        self._line(f"{ph.name}: {outcome} ({counts}{duration(ph.seconds)})")
 
     def changed(self, what: str) -> None:
         """Something the work changed, for the summary (``3 created, 1 updated``)."""
