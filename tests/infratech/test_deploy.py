@@ -111,6 +111,23 @@ def test_up_with_progress_counts_resources_and_sums_up_what_changed(project, pul
     assert lines[-1] == "  changed: up: 40 same, 1 create"
 
 
+def test_cli_up_shows_progress_and_keeps_pulumis_lines_in_the_log_it_names(project, pulumi_on_path, monkeypatch, tmp_path, capsys, default_plan):
+    from infratech.cli.commands import deploy as deploy_command
+
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}")
+    monkeypatch.setattr(deploy_command._plan, "record", lambda project, stack: default_plan)  # recorded once per session
+    monkeypatch.setattr(deploy, "_automation", lambda: AutomationRecorder())
+    monkeypatch.setattr(deploy, "log_file", lambda project, stack, action: tmp_path / f"{stack}-{action}.log")
+    assert cli.main(["up", "ovh-gra11"]) == 0
+    out = capsys.readouterr()
+    log = tmp_path / "ovh-gra11-up.log"
+    screen = out.err.splitlines()
+    assert screen[0] == f"[up ovh-gra11] Pulumi's output: {log}"
+    assert "[up ovh-gra11] up: 2 · " in out.err and screen[-1] == "  changed: up: 40 same, 1 create"
+    assert log.read_text() == "Updating (ovh-gra11):\n" and "Updating" not in out.out + out.err
+    assert '"region": "GRA11"' in out.out  # the outputs, as before
+
+
 def test_preview_of_a_stack_not_created_yet_says_how_to_create_it(project, pulumi_on_path, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}")
     with pytest.raises(deploy.DeployError, match=r"stack 'ovh-gra11' does not exist in file://.* yet: `infratech up ovh-gra11` creates it"):
