@@ -10,8 +10,10 @@ Two renderings of the same events, chosen by the stream:
 
 * a terminal: one status line at the bottom, redrawn in place (``\\r`` and erase-line, ECMA-48 EL),
   ticking every half second, with the lines of finished steps printed above it;
-* anything else (CI logs, a file, a pipe) or ``CI``/``TERM=dumb`` set: plain lines, one per event,
-  each complete on its own (``[pipeline] train: started``), nothing rewritten.
+* anything else (CI logs, a file, a pipe) or ``CI``/``TERM=dumb`` set: plain lines, each complete
+  on its own (``[pipeline] train: started``), nothing rewritten: one per start, end and message,
+  and a progress line when a new tenth of the total is done (at most every 30 s when there is no
+  total), not one per poll.
 
 No dependency: the few escape codes a status line needs are written here.
 """
@@ -58,6 +60,8 @@ class Phase:
     note: str = ""
     started: float = 0.0
     seconds: Optional[float] = None  # set when the phase ends
+    said_at: Optional[float] = None  # when the last plain progress line of this phase was printed
+    said_tenth: int = 0
     outcome: str = ""  # "done", "skipped", "failed: ..."; and what it changed, in words
 
 
@@ -70,6 +74,8 @@ class Progress:
     live: Optional[bool] = None  # None: decided by the stream (is_live)
     clock: Callable[[], float] = time.monotonic
     tick_s: float = 0.5  # how often the live status line is redrawn between events
+    # plain lines: a progress line when a new tenth of the total is reached, else at most this often
+    plain_every_s: float = 30.0
     phases: list[Phase] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
 
@@ -121,8 +127,16 @@ class Progress:
             ph.note = ph.note if note is None else note
         if self.live:
             self._draw()
-        elif changed:  # plain lines: only when something moved, never a line per poll
+        elif changed and self._plain_due(ph):  # plain lines: when something moved, and not at every poll
             self._line(f"{ph.name}: {self._where(ph)}")
+
+    def _plain_due(self, ph: Phase) -> bool:
+        now = self.clock()
+        tenth = ph.done * 10 // ph.total if ph.total else 0
+        if ph.said_at is None or tenth > ph.said_tenth or now - ph.said_at >= self.plain_every_s:
+            ph.said_at, ph.said_tenth = now, tenth
+            return True
+        return False
 
     def advance(self, n: int = 1, note: Optional[str] = None) -> None:
         self.update(done=(self.current.done if self.current else 0) + n, note=note)
@@ -140,7 +154,7 @@ class Progress:
         ph.seconds = self.clock() - ph.started
         ph.outcome = outcome
         self._stop_ticker()
-        counts = f"{ph.done}/{ph.total}, " if ph.total else ""
+        counts = f"{ph.done}/{ph.total}, " if ph.total else (f"{ph.done}, " if ph.done else "")
         self._line(f"{ph.name}: {outcome} ({counts}{duration(ph.seconds)})")
 
     def changed(self, what: str) -> None:

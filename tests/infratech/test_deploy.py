@@ -106,8 +106,8 @@ def test_up_with_progress_counts_resources_and_sums_up_what_changed(project, pul
     progress.summary()
     lines = screen.getvalue().splitlines()
     assert pulumi_lines == ["Updating (ovh-gra11):"]  # Pulumi's own lines go to echo, not the screen
-    assert "[up ovh-gra11] up: 0s · create team-a" in lines
-    assert "[up ovh-gra11] up: 1 · 0s · create team-a" in lines and "[up ovh-gra11] up: 2 · 0s · same team-b" in lines
+    assert "[up ovh-gra11] up: 0s · create team-a" in lines  # the resource in flight
+    assert "[up ovh-gra11] up: done (2, 0s)" in lines  # resources done
     assert lines[-1] == "  changed: up: 40 same, 1 create"
 
 
@@ -123,7 +123,7 @@ def test_cli_up_shows_progress_and_keeps_pulumis_lines_in_the_log_it_names(proje
     log = tmp_path / "ovh-gra11-up.log"
     screen = out.err.splitlines()
     assert screen[0] == f"[up ovh-gra11] Pulumi's output: {log}"
-    assert "[up ovh-gra11] up: 2 · " in out.err and screen[-1] == "  changed: up: 40 same, 1 create"
+    assert "[up ovh-gra11] up: done (2, " in out.err and screen[-1] == "  changed: up: 40 same, 1 create"
     assert log.read_text() == "Updating (ovh-gra11):\n" and "Updating" not in out.out + out.err
     assert '"region": "GRA11"' in out.out  # the outputs, as before
 

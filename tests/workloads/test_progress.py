@@ -28,22 +28,19 @@ p.summary()
 """
 
 
-def _clock(times):
-    it = iter(times)
-    return lambda: next(it)
-
-
 def test_off_a_terminal_every_event_is_one_plain_line():
     out = io.StringIO()
-    # a clock that moves 10 s per reading: the lines' times are known without waiting
-    p = Progress("demo", stream=out, clock=_clock(range(0, 1000, 10)))
+    now = [0.0]  # the test moves the clock: the lines' times are known without waiting
+    p = Progress("demo", stream=out, clock=lambda: now[0])
     with p.phase("copy", total=3):
-        p.advance(note="a")
-        p.advance(note="b")
-        p.update(note="b")  # nothing moved: no line
-        p.advance(note="c")
+        for name in "abc":
+            now[0] += 10
+            p.advance(note=name)
+            p.update(note=name)  # nothing moved: no line
+        now[0] += 10
     with pytest.raises(RuntimeError):
         with p.phase("check"):
+            now[0] += 10
             raise RuntimeError("sha256 differs for c")
     p.changed("3 files copied")
     lines = p.summary()
@@ -59,8 +56,27 @@ def test_off_a_terminal_every_event_is_one_plain_line():
         "[demo] check: failed: sha256 differs for c (10s)",
         *lines,
     ]
-    assert lines == ["demo: 2 phase(s) in 1m20s", "  copy                 40s  done",
+    assert lines == ["demo: 2 phase(s) in 50s", "  copy                 40s  done",
                      "  check                10s  failed: sha256 differs for c", "  changed: 3 files copied"]
+
+
+def test_off_a_terminal_progress_lines_come_by_tenths_or_every_30_seconds():
+    out = io.StringIO()
+    now = [0.0]
+    p = Progress("train", stream=out, clock=lambda: now[0])
+    p.start("steps", total=100)
+    for step in range(1, 101):
+        now[0] += 1.0
+        p.update(done=step)
+    p.start("upload")  # no total: time decides
+    for n in range(1, 71):
+        now[0] += 1.0
+        p.update(done=n, note=f"part-{n}")
+    lines = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+    steps = [line.split(" · ")[0] for line in lines if line.startswith("steps: ") and "·" in line]
+    assert steps == [f"steps: {n}/100" for n in (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)]
+    parts = [line.split(" · ")[-1] for line in lines if line.startswith("upload: ") and "·" in line]
+    assert parts == ["part-1", "part-31", "part-61"]
 
 
 def test_through_a_pipe_the_same_program_prints_plain_lines():

@@ -67,7 +67,7 @@ def add_commands(sub, default_stack: str) -> None:
 
     submit.set_defaults(run=run)
 
-    j = sub.add_parser("jobs", help="a team's jobs as Kueue sees them: list, status, logs, cancel")
+    j = sub.add_parser("jobs", help="a team's jobs as Kueue sees them: list, status, logs, watch, cancel")
     j.set_defaults(run=run)
     actions = j.add_subparsers(dest="jobs_action", required=True)
     for action, text in (

@@ -70,7 +70,8 @@ def watch(cluster: _jobs.Cluster, namespace: str, job: str, *, interval_s: float
           sleep: Callable[[float], None] = time.sleep, stream: Optional[TextIO] = None,
           live: Optional[bool] = None) -> int:
     """Poll every ``interval_s`` until the job ends; one phase per Kueue state, metrics as notes."""
-    progress = Progress(f"jobs watch {job}", stream=stream, live=live)
+    # the polls are the pace: a plain line for each poll that brought something new
+    progress = Progress(f"jobs watch {job}", stream=stream, live=live, plain_every_s=0)
     state, last = None, None
     while True:
         status, record = snapshot(cluster, namespace, job)
