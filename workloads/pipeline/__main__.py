@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         ("evaluation report", model / "evaluation" / "report.md"),
         ("run report (figures) and model card", model / "report" / "report.md"),
         ("promotion verdict", model / "promotion.json"), ("promotion registry", work / "promotions"),
-        ("API key", work / "api-key"), ("logs (data, train, export, eval, serve)", work / "logs"),
+        ("API key", work / "api-key"), ("logs (data, train, export, eval, report, serve)", work / "logs"),
     ):
         _log(f"  {what:<44} {where}")
     (work / "pipeline.json").write_text(json.dumps(
