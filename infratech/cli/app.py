@@ -7,8 +7,8 @@
     infratech policy-config STACK     --policy-pack-config JSON for policies/sovereignty
     infratech submit train|eval|serve JOB.yaml [--stack S] [--dry-run]
                                       a job file into the team's queue (charts/, docs/jobs.md)
-    infratech jobs list|status|logs|cancel [NAME] [-n NS | --team T]
-                                      a team's jobs as Kueue sees them, their pods and logs
+    infratech jobs list|status|logs|watch|cancel [NAME] [-n NS | --team T]
+                                      a team's jobs as Kueue sees them, their pods and logs; watch: until it ends
     infratech images push STACK       the images `make images` built, to the stack's registry (docs/images.md)
     infratech kubeconfig STACK --team T [--out FILE] [--deployed] [--token-for MEMBER]
                                       a kubeconfig for a team's members, no admin secret (docs/access.md)

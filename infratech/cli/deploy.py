@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable, Optional
+
+from workloads.progress import Progress
 
 from ..config import StackConfig
 from ..policy.model import SECRET
@@ -74,20 +78,60 @@ def open_stack(project: Project, stack: str, action: str, echo: Callable[[str], 
     return _stack(project, stack, action, api, backend, cfg.state.secrets_provider)
 
 
-def run(project: Project, stack: str, action: str, echo: Callable[[str], None] = print, api=None) -> dict:
+def log_file(project: Project, stack: str, action: str) -> Path:
+    """Where a long command's tools write (Pulumi's and Ansible's own output): named on screen,
+    kept after the run, readable by its owner only (build/logs/<stack>-<action>-<UTC time>.log)."""
+    logs = project.root / "build" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"{stack}-{action}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    return path
+
+
+class EngineProgress:
+    """The Pulumi engine's events (Automation API ``on_event``) as progress: resources done, the
+    one in flight, and at the end the summary's counts by operation (create, update, same, ...)."""
+
+    def __init__(self, progress: Progress, phase: str):
+        self.progress, self.phase = progress, phase
+
+    def __call__(self, event) -> None:
+        if event.resource_pre_event is not None:
+            meta = event.resource_pre_event.metadata
+            self.progress.update(note=f"{_op(meta.op)} {meta.urn.rsplit('::', 1)[-1]}")
+        elif event.res_outputs_event is not None:
+            self.progress.advance()
+        elif event.summary_event is not None:
+            self.progress.changed(f"{self.phase}: {changes_words(event.summary_event.resource_changes)}")
+
+
+def _op(op) -> str:
+    return str(getattr(op, "value", op))
+
+
+def changes_words(changes) -> str:
+    """``{create: 3, same: 40}`` -> ``3 create, 40 same`` (largest first: what moved, then what stayed)."""
+    counts = sorted(((_op(k), int(v)) for k, v in (changes or {}).items() if v), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{n} {k}" for k, n in counts) or "no change"
+
+
+def run(project: Project, stack: str, action: str, echo: Callable[[str], None] = print, api=None,
+        progress: Optional[Progress] = None) -> dict:
     """Run ``action`` (preview, up, destroy, outputs) on ``stack`` in its state backend (the
     bucket made ready first for preview and up); returns the stack outputs for ``up`` and
     ``outputs`` (secrets masked), an empty dict otherwise. ``api``: the Automation API module
-    (tests pass a recorder)."""
+    (tests pass a recorder). With ``progress``, the engine's events drive it (resources done, what
+    changed) while ``echo`` takes Pulumi's own lines (the CLI sends them to a log file)."""
     api = api or _automation()
     st = open_stack(project, stack, action, echo, api)
+    events = {"on_event": EngineProgress(progress, action)} if progress is not None else {}
     try:
         if action == "preview":
-            st.preview(on_output=echo)
+            st.preview(on_output=echo, **events)
         elif action == "up":
-            return _masked(st.up(on_output=echo).outputs)
+            return _masked(st.up(on_output=echo, **events).outputs)
         elif action == "destroy":
-            st.destroy(on_output=echo)
+            st.destroy(on_output=echo, **events)
         elif action == "outputs":
             return _masked(st.outputs())
         else:

@@ -19,6 +19,10 @@ Before an ``up`` on a bootstrapped cluster, hosts that leave the stack file are 
 from the cluster (and their RKE2 node-password secret removed, rancher/rke2#4852) while their
 machines still run; a failure stops the run and keeps the machines.
 
+On screen, ``workloads.progress`` shows the phase, its time, resources done (Pulumi) or playbooks
+done and the task in flight (Ansible), then a summary of what changed; Pulumi's and Ansible's own
+output goes to a log file named on screen (``build/logs/<stack>-up-<time>.log``), not between them.
+
 Done means: the bootstrap has written the kubeconfig. Then infrastructure and bootstrap are skipped
 on a rerun (the platform phase's ``up`` applies infrastructure changes as well); the platform's
 ``up`` always runs, and changes nothing when nothing changed.
@@ -37,6 +41,8 @@ from typing import Callable, Optional, Protocol
 
 from pulumi import automation as auto
 
+from workloads.progress import Progress
+
 from ..config.common import NAMESPACE, SELF_BUILT_PROVIDERS
 from ..exits import EXIT_BAD_INPUT, EXIT_TOOL
 from . import deploy, inventory as _inventory
@@ -53,7 +59,7 @@ class PhaseFailed(Exception):
 
     def __init__(self, phase: str, reason: str):
         super().__init__(f"phase {phase} failed: {reason}")
-        self.phase = phase
+        self.phase, self.reason = phase, reason
 
 
 class Stack(Protocol):
@@ -71,6 +77,39 @@ Ansible = Callable[[list[str], dict[str, str], Path], int]
 
 def run_ansible(argv: list[str], env: dict[str, str], cwd: Path) -> int:
     return subprocess.run(argv, env={**os.environ, **env}, cwd=cwd, check=False).returncode
+
+
+TASK_LINE = re.compile(r"^TASK \[(?P<task>.*)\]")  # ansible-playbook's default callback: "TASK [role : name] ****"
+
+
+def logged_ansible(log: Path, note: Callable[[str], None] = lambda _: None, poll_s: float = 1.0) -> Ansible:
+    """ansible-playbook with its whole output appended to ``log`` (never on the terminal, where the
+    progress is), and the task in flight handed to ``note`` while it runs."""
+
+    def run(argv: list[str], env: dict[str, str], cwd: Path) -> int:
+        with open(log, "ab") as fh:
+            fh.write(("\n$ " + " ".join(argv) + "\n").encode())
+            fh.flush()
+            start = fh.tell()
+            proc = subprocess.Popen(argv, env={**os.environ, "ANSIBLE_NOCOLOR": "1", **env}, cwd=cwd,
+                                    stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT)
+            while True:
+                try:
+                    return proc.wait(timeout=poll_s)
+                except subprocess.TimeoutExpired:
+                    task = _last_task(log, start)
+                    if task:
+                        note(task)
+
+    return run
+
+
+def _last_task(log: Path, start: int) -> Optional[str]:
+    with open(log, "rb") as fh:
+        fh.seek(max(start, os.path.getsize(log) - 65536))
+        tail = fh.read().decode(errors="replace")
+    found = [m.group("task") for m in map(TASK_LINE.match, tail.splitlines()) if m]
+    return found[-1] if found else None
 
 
 # kubectl's arguments, its extra environment -> exit status
@@ -92,6 +131,8 @@ class Runner:
     # the host names the stack file plans now (None: unknown, nothing is retired)
     planned_hosts: Callable[[], Optional[set[str]]] = lambda: None
     ran: list[str] = field(default_factory=list)
+    # where the phase, its time and done / total are shown (None: the echoed lines only)
+    progress: Optional[Progress] = None
 
     def run(self, only: Optional[str] = None) -> list[str]:
         """Run the phases not done yet (or only ``only``); returns the phases that ran."""
@@ -102,17 +143,31 @@ class Runner:
                 continue
             if only is None and phase != "platform" and self._bootstrapped():
                 self.echo(f"[{phase}] done already (the bootstrap wrote the kubeconfig): skipped")
+                if self.progress:
+                    self.progress.start(phase)
+                    self.progress.end("skipped: done already (the bootstrap wrote the kubeconfig)")
                 continue
             self.echo(f"[{phase}] running")
+            if self.progress:
+                self.progress.start(phase, total=len(PLAYBOOKS) if phase == "bootstrap" else None)
             try:
                 getattr(self, f"_{phase}")()
-            except PhaseFailed:
+            except PhaseFailed as exc:
+                self._failed(exc.reason)
                 raise
             except Exception as exc:  # the tool's own message, scrubbed of the stack's secrets
-                raise PhaseFailed(phase, self._scrub(f"{type(exc).__name__}: {exc}")) from None
+                failed = PhaseFailed(phase, self._scrub(f"{type(exc).__name__}: {exc}"))
+                self._failed(failed.reason)
+                raise failed from None
             self.ran.append(phase)
             self.echo(f"[{phase}] done")
+            if self.progress:
+                self.progress.end("done")
         return self.ran
+
+    def _failed(self, reason: str) -> None:
+        if self.progress and self.progress.current is not None:
+            self.progress.end(f"failed: {reason}")
 
     def _bootstrapped(self) -> bool:
         return bool(self.stack.get_config(KUBECONFIG_KEY))
@@ -165,12 +220,17 @@ class Runner:
             inventory_file.write_text(_inventory.render(masked, self.stack_name), encoding="utf-8")
             kubeconfig_file = work / "kubeconfig"
             env = {"RKE2_TOKEN": str(token)}
-            for playbook in PLAYBOOKS:
+            for done, playbook in enumerate(PLAYBOOKS):
+                if self.progress:
+                    self.progress.update(done=done, note=playbook)
                 argv = ["ansible-playbook", "-i", str(inventory_file), playbook,
                         "-e", f"infratech_kubeconfig_dest={kubeconfig_file}"]
                 status = self.ansible(argv, env, self.project_root)
                 if status != 0:
                     raise PhaseFailed("bootstrap", f"ansible-playbook {playbook} exited {status}")
+            if self.progress:
+                self.progress.update(done=len(PLAYBOOKS))
+                self.progress.changed(f"bootstrap: {len(PLAYBOOKS)} playbooks run; kubeconfig stored as {KUBECONFIG_KEY}")
             if not kubeconfig_file.is_file():
                 raise PhaseFailed("bootstrap", "no kubeconfig was fetched from the first server")
             os.chmod(kubeconfig_file, 0o600)
@@ -199,13 +259,19 @@ def rewrite_server(kubeconfig: str, endpoint: Optional[str]) -> str:
 
 
 class AutomationStack:
-    """The Automation API's stack behind the :class:`Stack` protocol (needs the Pulumi CLI)."""
+    """The Automation API's stack behind the :class:`Stack` protocol (needs the Pulumi CLI). With
+    ``progress``, the engine's events count resources done and what changed."""
 
-    def __init__(self, stack):
+    def __init__(self, stack, progress: Optional[Progress] = None):
         self._stack = stack
+        self._progress = progress
 
     def up(self, echo: Callable[[str], None]) -> None:
-        self._stack.up(on_output=echo)
+        if self._progress is None:
+            self._stack.up(on_output=echo)
+            return
+        phase = self._progress.current.name if self._progress.current else "up"
+        self._stack.up(on_output=echo, on_event=deploy.EngineProgress(self._progress, phase))
 
     def outputs(self) -> dict[str, tuple[object, bool]]:
         return {k: (v.value, bool(v.secret)) for k, v in self._stack.outputs().items()}
@@ -244,12 +310,23 @@ def command(project: Project, stack: str, phase: Optional[str]) -> Optional[int]
             print(f"error: --phase applies to self-built clusters ({', '.join(SELF_BUILT_PROVIDERS)}) only", file=sys.stderr)
             return EXIT_BAD_INPUT
         return None
-    # the stack as deploy.py selects it (or creates it), so both paths share one way in
-    runner = Runner(project.root, stack, AutomationStack(deploy.open_stack(project, stack, "up")), ansible=run_ansible,
-                    kubectl=run_kubectl, planned_hosts=lambda: _planned_hosts(project, stack))
-    try:
-        runner.run(phase)
-    except PhaseFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_TOOL
+    log = deploy.log_file(project, stack, "up")
+    progress = Progress(f"up {stack}")
+    progress.log(f"Pulumi's and Ansible's output: {log}")
+    with open(log, "a", encoding="utf-8") as fh:
+        def echo(line: str) -> None:
+            fh.write(line.rstrip("\n") + "\n")
+            fh.flush()
+
+        # the stack as deploy.py selects it (or creates it), so both paths share one way in
+        runner = Runner(project.root, stack, AutomationStack(deploy.open_stack(project, stack, "up", echo), progress),
+                        ansible=logged_ansible(log, note=lambda task: progress.update(note=task)), echo=echo,
+                        kubectl=run_kubectl, planned_hosts=lambda: _planned_hosts(project, stack), progress=progress)
+        try:
+            runner.run(phase)
+        except PhaseFailed as exc:
+            progress.summary()
+            print(f"error: {exc} (the tools' output: {log})", file=sys.stderr)
+            return EXIT_TOOL
+    progress.summary()
     return 0

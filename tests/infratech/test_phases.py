@@ -150,15 +150,22 @@ def test_the_token_reaches_ansible_by_environment_only_and_no_output_holds_it(ru
     assert lines.count("Updating (stack): token [secret]") == 3
 
 
-def test_cli_up_of_a_self_built_stack_runs_the_phases_and_stops_on_failure(project, monkeypatch, capsys):
+def test_cli_up_of_a_self_built_stack_runs_the_phases_and_stops_on_failure(project, monkeypatch, capsys, tmp_path):
     calls = []
     monkeypatch.setattr(phases.deploy, "open_stack", lambda *a, **k: None)
-    monkeypatch.setattr(phases, "AutomationStack", lambda _: StackRecorder(calls))
-    monkeypatch.setattr(phases, "run_ansible", AnsibleRecorder(calls, fail_on="site.yml"))
+    monkeypatch.setattr(phases, "AutomationStack", lambda stack, progress=None: StackRecorder(calls))
+    monkeypatch.setattr(phases, "logged_ansible", lambda log, note=None: AnsibleRecorder(calls, fail_on="site.yml"))
+    monkeypatch.setattr(phases.deploy, "log_file", lambda project, stack, action: tmp_path / f"{stack}-{action}.log")
     assert main(["up", STACK]) == EXIT_TOOL
     out = capsys.readouterr()
-    assert "error: phase bootstrap failed" in out.err and "[infrastructure] done" in out.out
-    assert TOKEN not in out.out + out.err
+    log = tmp_path / f"{STACK}-up.log"
+    assert "error: phase bootstrap failed" in out.err and f"(the tools' output: {log})" in out.err
+    # on screen the progress (the log named first); the tools' own lines in the log
+    assert f"Pulumi's and Ansible's output: {log}" in out.err.splitlines()[0]
+    assert "infrastructure: done" in out.err and "bootstrap: failed: ansible-playbook playbooks/site.yml exited 2 (0/2, " in out.err
+    assert "[infrastructure] done" in log.read_text() and "Updating (stack)" in log.read_text()
+    assert "Updating (stack)" not in out.out + out.err
+    assert TOKEN not in out.out + out.err + log.read_text()
     assert main(["up", "ovh-gra11", "--phase", "bootstrap"]) == 2, "--phase is for self-built stacks only"
 
 

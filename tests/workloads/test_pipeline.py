@@ -44,7 +44,7 @@ def test_the_whole_path_runs_and_serves_the_promoted_model(first_run):
     work, proc = first_run
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     stages = json.loads((work / "pipeline.json").read_text())["stages"]
-    assert [s["stage"] for s in stages] == ["data", "train", "resume", "export", "eval", "gate", "serve", "requests"]
+    assert [s["stage"] for s in stages] == ["data", "train", "resume", "export", "eval", "gate", "report", "serve", "requests"]
     by = {s["stage"]: s["what"] for s in stages}
     assert "killed after step 25" in by["train"] and "last complete checkpoint: step 20" in by["train"]
     assert "continued from step 20 to 40" in by["resume"]
@@ -56,6 +56,8 @@ def test_the_whole_path_runs_and_serves_the_promoted_model(first_run):
     assert results["model"]["provenance"]["step"] == 40 and results["suite"]["name"] == "cpu_smoke"
     assert json.loads((model / "promotion.json").read_text())["verdict"] == "promoted"
     assert (work / "promotions" / "registry.json").is_file()
+    assert "(report/report.md)" in (model / "README.md").read_text()  # the model card links the run report
+    assert (model / "report" / "loss.png").is_file()
     assert oct((work / "api-key").stat().st_mode & 0o777) == "0o600"
     for line in ("completion  'Le chat regarde' -> ", "chat        'Où va le train ce matin ?' -> ",
                  "Where everything is:", "promotion verdict"):
@@ -73,7 +75,7 @@ def test_a_rerun_reuses_every_stage(first_run):
     again = _pipeline(work, "--no-serve", timeout=300)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     stages = json.loads((work / "pipeline.json").read_text())["stages"]
-    assert [s["stage"] for s in stages] == ["data", "train", "resume", "export", "eval", "gate"]
+    assert [s["stage"] for s in stages] == ["data", "train", "resume", "export", "eval", "gate", "report"]
     for s in stages:
         assert s["what"].startswith(("reused", "nothing to resume")), s
         assert s["seconds"] < 30, s

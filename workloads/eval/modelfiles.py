@@ -10,8 +10,9 @@ from pathlib import Path
 from ..errors import UserError
 from ..files import sha256_file
 
-# Evidence about a model lives inside its directory but is not part of the model.
-EVIDENCE = ("evaluation", "promotion.json")
+# Evidence about a model lives inside its directory but is not part of the model: the evaluation,
+# the verdict, the run report and the model card (README.md) that links it (workloads.report).
+EVIDENCE = ("evaluation", "promotion.json", "report", "README.md")
 
 
 def check_hf_dir(model_dir: str | Path) -> Path:

@@ -1,7 +1,7 @@
 """The model's whole life on one CPU machine, with the tiny recipe (``make pipeline``):
 
     prepare data -> train (2 processes, interrupted) -> resume -> export -> evaluate -> gate
-    -> serve with vLLM -> a few requests with the openai client -> where everything is
+    -> run report -> serve with vLLM -> a few requests with the openai client -> where everything is
 
     python -m workloads.pipeline [--workdir build/pipeline] [--steps 40] [--keep-serving | --no-serve]
 
@@ -11,6 +11,9 @@ launcher), run as a subprocess with its output in ``<workdir>/logs``. A rerun re
 working directory holds (a prepared dataset, a finished run, an export, an evaluation with its
 verdict) and says so; delete the directory to start again. vLLM comes from ``.venv-serve``
 (``make serve-env``). A few minutes on 2 cores, a minute of it vLLM's start.
+
+Where it stands is shown by ``workloads.progress``: on a terminal a live line (the stage, its time,
+training steps done / total), in CI and logs one plain line per event; a summary at the end.
 """
 
 from __future__ import annotations
@@ -26,28 +29,56 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
+from ..progress import Progress
 
 RECIPE = "debug_tiny"
 STAGES: list[tuple[str, float, str]] = []  # (stage, seconds, what happened)
+PROGRESS = Progress("pipeline", stream=sys.stdout)  # main() makes a fresh one per run
 
 
 def _log(msg: str) -> None:
-    print(f"[pipeline] {msg}", flush=True)
+    PROGRESS.log(msg)
 
 
-def _stage(name: str, what: str, started: float) -> None:
-    seconds = time.monotonic() - started
-    STAGES.append((name, seconds, what))
-    _log(f"{name:<8} {seconds:6.1f}s  {what}")
+def _begin(name: str, total: int | None = None) -> None:
+    PROGRESS.start(name, total)
 
 
-def _run(cmd: list[str], log: Path, *, env: dict | None = None, ok: tuple[int, ...] = (0,)) -> int:
+def _stage(name: str, what: str) -> None:
+    ph = PROGRESS.current
+    PROGRESS.end(what)
+    STAGES.append((name, ph.seconds if ph is not None else 0.0, what))
+
+
+def _last_step(metrics: Path) -> int | None:
+    try:
+        lines = metrics.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def _run(cmd: list[str], log: Path, *, env: dict | None = None, ok: tuple[int, ...] = (0,),
+         watch=None) -> int:
+    """Run a stage's command with its output in ``log``; ``watch()`` is called every second while
+    it runs (to report steps done)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
         fh.write(("\n$ " + " ".join(cmd) + "\n").encode())
         fh.flush()
-        rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                            stdin=subprocess.DEVNULL).returncode
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                stdin=subprocess.DEVNULL)
+        while True:
+            try:
+                rc = proc.wait(timeout=1.0 if watch else None)
+                break
+            except subprocess.TimeoutExpired:
+                watch()
     if rc not in ok:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise UserError(f"`{' '.join(cmd[:6])} ...` exited with {rc}; {log} ends with:\n{tail}")
@@ -80,10 +111,10 @@ def _servable_on_cpu() -> None:
 
 
 def prepare(work: Path, py: str) -> tuple[Path, Path]:
-    t = time.monotonic()
+    _begin("data")
     train, heldout = work / "data" / "train", work / "data" / "heldout"
     if (train / "manifest.json").is_file() and (heldout / "manifest.json").is_file():
-        _stage("data", f"reused {train} and {heldout}", t)
+        _stage("data", f"reused {train} and {heldout}")
         return train, heldout
     logs = work / "logs" / "data.log"
     for name, docs, seed in (("train", 2000, 0), ("heldout", 200, 1)):  # another seed: sentences not trained on
@@ -98,7 +129,7 @@ def prepare(work: Path, py: str) -> tuple[Path, Path]:
               "--sequences-per-shard", "64"], logs)
     sizes = [json.loads((d / "manifest.json").read_text())["totals"] for d in (train, heldout)]
     _stage("data", f"{sizes[0]['sequences']} training and {sizes[1]['sequences']} held-out sequences of 128 tokens "
-                   f"(byte-level BPE of 512 tokens trained here)", t)
+                   f"(byte-level BPE of 512 tokens trained here)")
     return train, heldout
 
 
@@ -120,33 +151,39 @@ def train(work: Path, py: str, data: Path, steps: int) -> tuple[Path, int]:
         if made != now:
             raise UserError(f"{run} was trained with another {RECIPE} architecture ({made}); the recipe now says "
                             f"{now}. Delete {work} to start again")
-    t = time.monotonic()
+    _begin("train", total=steps)
     if done and done[-1] >= steps:
-        _stage("train", f"reused {run} (trained to step {done[-1]})", t)
-        _stage("resume", "nothing to resume", time.monotonic())
+        _stage("train", f"reused {run} (trained to step {done[-1]})")
+        _begin("resume")
+        _stage("resume", "nothing to resume")
         return run, done[-1]
+
+    def steps_done() -> None:
+        PROGRESS.update(done=_last_step(run / "metrics.jsonl"), note=f"log: {logs}")
+
     if not done:
         # a node dies mid-run: the last rank SIGKILLs itself after crash_at (the trainer's fault hook)
-        rc = _run(cmd, logs, env={**one_thread, "INFRATECH_TRAIN_FAULT": f"sigkill:{crash_at}"}, ok=(0, 1))
+        rc = _run(cmd, logs, env={**one_thread, "INFRATECH_TRAIN_FAULT": f"sigkill:{crash_at}"}, ok=(0, 1),
+                  watch=steps_done)
         done = _committed_steps(run / "checkpoints")
         _stage("train", f"2 processes (FSDP2 over gloo); killed after step {crash_at} (exit {rc}), "
-                        f"last complete checkpoint: step {done[-1] if done else None}", t)
-    t = time.monotonic()
-    _run(cmd, logs, env=one_thread)
+                        f"last complete checkpoint: step {done[-1] if done else None}")
+    _begin("resume", total=steps)
+    _run(cmd, logs, env=one_thread, watch=steps_done)
     after = _committed_steps(run / "checkpoints")
-    _stage("resume", f"relaunched: continued from step {done[-1] if done else 0} to {after[-1]}", t)
+    _stage("resume", f"relaunched: continued from step {done[-1] if done else 0} to {after[-1]}")
     return run, after[-1]
 
 
 def export(work: Path, py: str, run: Path, step: int) -> Path:
-    t = time.monotonic()
+    _begin("export")
     model = work / "models" / f"{RECIPE}-step-{step:09d}"
     if (model / "config.json").is_file():
-        _stage("export", f"reused {model}", t)
+        _stage("export", f"reused {model}")
         return model
     _run([py, "-m", "workloads.train.export", str(run / "checkpoints" / f"step-{step:09d}"), str(model),
           "--dtype", "float32"], work / "logs" / "export.log")
-    _stage("export", f"{model} (safetensors + config + tokenizer)", t)
+    _stage("export", f"{model} (safetensors + config + tokenizer)")
     return model
 
 
@@ -155,14 +192,15 @@ def evaluate(work: Path, py: str, model: Path, heldout: Path) -> dict:
     from ..eval.evaluate import load_results
     from ..gate.decide import status
 
-    t = time.monotonic()
+    _begin("eval")
     results = load_results(model)
     ok, _, verdict = status(model)
     fresh = results and results["model"]["fingerprint"] == modelfiles.fingerprint(modelfiles.model_files(model))
     if fresh and verdict is not None:
         _stage("eval", f"reused {model}/evaluation (held-out perplexity "
-                       f"{results['scores']['heldout/perplexity']['value']:.2f})", t)
-        _stage("gate", f"reused verdict: {verdict['verdict']}", time.monotonic())
+                       f"{results['scores']['heldout/perplexity']['value']:.2f})")
+        _begin("gate")
+        _stage("gate", f"reused verdict: {verdict['verdict']}")
         return verdict
     _run([py, "-m", "workloads.eval", str(model), "--suite", "cpu_smoke", "--heldout", str(heldout),
           "--gate", RECIPE, "--registry", str(work / "promotions")], work / "logs" / "eval.log",
@@ -171,11 +209,25 @@ def evaluate(work: Path, py: str, model: Path, heldout: Path) -> dict:
     s = results["scores"]
     _stage("eval", f"held-out perplexity {s['heldout/perplexity']['value']:.2f}, infratech_fr acc "
                    f"{s['infratech_fr/acc']['value']:.3f} (lm-eval {results['lm_eval']['lm_eval_version']}, "
-                   "hf, CPU)", t)
-    t = time.monotonic()
+                   "hf, CPU)")
+    _begin("gate")
     ok, reasons, verdict = status(model)
-    _stage("gate", f"{verdict['verdict']}" + ("" if ok else ": " + "; ".join(reasons)), t)
+    _stage("gate", f"{verdict['verdict']}" + ("" if ok else ": " + "; ".join(reasons)))
     return verdict
+
+
+def report(work: Path, py: str, run: Path, model: Path) -> Path:
+    """The run report (figures, evaluation table with the gate's thresholds) and the model card."""
+    from ..report import REPORT_DIR, REPORT_FILE
+
+    _begin("report")
+    path = model / REPORT_DIR / REPORT_FILE
+    if path.is_file() and path.stat().st_mtime >= (model / "promotion.json").stat().st_mtime:
+        _stage("report", f"reused {path}")
+        return path
+    _run([py, "-m", "workloads.report", str(run), "--model", str(model)], work / "logs" / "report.log")
+    _stage("report", f"{path} (figures: loss, learning rate, throughput, perplexity) and the model card {model / 'README.md'}")
+    return path
 
 
 def serve_and_ask(work: Path, model: Path, keep: bool) -> None:
@@ -188,13 +240,13 @@ def serve_and_ask(work: Path, model: Path, keep: bool) -> None:
     if not key_file.is_file():
         key_file.write_text(secrets.token_hex(24) + "\n")
         key_file.chmod(0o600)
-    t = time.monotonic()
+    _begin("serve")
     p = plan(str(model), prof.load("cpu", port=_free_port()), served_name="debug-tiny",
              api_key_file=str(key_file), log=_log)
     with Server(p, log_path=work / "logs" / "serve.log") as server:
         _stage("serve", f"vLLM ({Path(p.command[0]).parent.parent.name}) serving {p.served_name} at "
-                        f"{p.base_url}/v1, healthy after {server.startup_s}s", t)
-        t = time.monotonic()
+                        f"{p.base_url}/v1, healthy after {server.startup_s}s")
+        _begin("requests")
         client = openai.OpenAI(base_url=f"{p.base_url}/v1", api_key=p.api_key, max_retries=0, timeout=60)
         models = [m.id for m in client.models.list().data]
         comp = client.completions.create(model=p.served_name, prompt="Le chat regarde", max_tokens=12, temperature=0)
@@ -210,7 +262,7 @@ def serve_and_ask(work: Path, model: Path, keep: bool) -> None:
         _log(f"  chat        'Où va le train ce matin ?' -> {chat.choices[0].message.content!r}")
         _log(f"  a wrong API key: {refused}")
         _stage("requests", f"openai {openai.__version__}: models, completion ({comp.usage.completion_tokens} tokens), "
-                           f"chat completion ({chat.usage.completion_tokens} tokens), wrong key {refused}", t)
+                           f"chat completion ({chat.usage.completion_tokens} tokens), wrong key {refused}")
         if keep:
             _log(f"serving until Ctrl-C: OPENAI_BASE_URL={p.base_url}/v1 OPENAI_API_KEY=$(cat {key_file})")
             try:
@@ -231,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     started = time.monotonic()
+    global PROGRESS
+    PROGRESS = Progress("pipeline", stream=sys.stdout)
     try:
         if not args.no_serve:
             _servable_on_cpu()
@@ -238,22 +292,29 @@ def main(argv: list[str] | None = None) -> int:
         run, step = train(work, py, train_data, args.steps)
         model = export(work, py, run, step)
         verdict = evaluate(work, py, model, heldout)
+        report_md = report(work, py, run, model)  # rejected or not: the report says why
         if verdict["verdict"] != "promoted":
             raise UserError(f"the gate rejected {model}: " + "; ".join(verdict["reasons"])
                             + f" (see {model}/promotion.json); not served")
         if not args.no_serve:
             serve_and_ask(work, model, args.keep_serving)
     except UserError as exc:
+        if PROGRESS.current is not None:
+            PROGRESS.end("failed")
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    PROGRESS.changed(f"model {model}: {verdict['verdict']} by the gate")
+    PROGRESS.changed(f"run report {report_md}")
+    PROGRESS.summary()
     _log(f"done in {time.monotonic() - started:.0f}s. Where everything is:")
     for what, where in (
         ("training data", work / "data" / "train"), ("held-out data", work / "data" / "heldout"),
         ("training run (config, metrics, checkpoints)", run), ("exported model", model),
         ("evaluation results", model / "evaluation" / "results.json"),
         ("evaluation report", model / "evaluation" / "report.md"),
+        ("run report (figures) and model card", model / "report" / "report.md"),
         ("promotion verdict", model / "promotion.json"), ("promotion registry", work / "promotions"),
-        ("API key", work / "api-key"), ("logs (data, train, export, eval, serve)", work / "logs"),
+        ("API key", work / "api-key"), ("logs (data, train, export, eval, report, serve)", work / "logs"),
     ):
         _log(f"  {what:<44} {where}")
     (work / "pipeline.json").write_text(json.dumps(

@@ -1,5 +1,7 @@
 """Metrics: one JSON line per logging step (rank 0), MFU against the device's dense bf16 peak,
-and an optional Prometheus endpoint.
+an optional Prometheus endpoint, and on a terminal a line for a person beside each JSON line::
+
+    step 120/1000 · loss 2.3141 · 41.2k tok/s · MFU 38.2% · 2m10s elapsed · 15m53s left
 
 MFU = achieved model FLOP/s per device / peak dense bf16 FLOP/s of that device, with model FLOPs
 from ``model.flops_per_token`` (no recompute counted). Peaks are the vendors' dense (no sparsity)
@@ -13,10 +15,13 @@ import json
 import re
 import resource
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
 import torch
+
+from ..progress import duration, is_live
 
 # (model words in torch.cuda.get_device_name, dense bf16 FLOP/s, source). A key matches whole
 # words only ("L4" is not "NVIDIA L40", "H200" not "H20"), and the first match wins ("H100 NVL"
@@ -55,11 +60,35 @@ def memory_gib(device: torch.device) -> dict:
     return {"mem_max_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
 
 
-class MetricsLog:
-    """Rank 0 appends JSON lines to ``path`` and echoes them to stdout; other ranks do nothing."""
+def _count(value: float) -> str:
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:.0f}"
 
-    def __init__(self, path: Path, is_main: bool, prometheus_port: Optional[int] = None):
+
+def human_line(record: dict, total_steps: Optional[int], elapsed_s: float, left_s: Optional[float]) -> str:
+    """The line a person reads: step, loss, tokens/s, MFU, time spent and time left."""
+    step = f"step {record['step']}" + (f"/{total_steps}" if total_steps else "")
+    parts = [step, f"loss {record['loss']:.4f}", f"{_count(record['tokens_per_s'])} tok/s",
+             "MFU n/a" if record.get("mfu") is None else f"MFU {record['mfu'] * 100:.1f}%",
+             f"{duration(elapsed_s)} elapsed"]
+    if left_s is not None:
+        parts.append(f"{duration(left_s)} left")
+    return " · ".join(parts)
+
+
+class MetricsLog:
+    """Rank 0 appends JSON lines to ``path`` and echoes them to stdout; other ranks do nothing.
+    With ``human`` (by default: stderr is a terminal), rank 0 also writes :func:`human_line` to
+    stderr; the JSON lines are the same either way."""
+
+    def __init__(self, path: Path, is_main: bool, prometheus_port: Optional[int] = None,
+                 total_steps: Optional[int] = None, start_step: int = 0, human: Optional[bool] = None):
         self.path, self.is_main = Path(path), is_main
+        self.total_steps, self.start_step = total_steps, start_step
+        self.human = is_main and (is_live(sys.stderr) if human is None else human)
+        self._t0 = time.monotonic()
         self._gauges = None
         if is_main and prometheus_port:
             self._start_prometheus(prometheus_port)
@@ -81,6 +110,13 @@ class MetricsLog:
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
         print(line, file=sys.stdout, flush=True)
+        if self.human and "loss" in record and "tokens_per_s" in record:
+            elapsed = time.monotonic() - self._t0
+            done = record["step"] - self.start_step
+            left = None
+            if self.total_steps and done > 0:
+                left = elapsed / done * max(self.total_steps - record["step"], 0)
+            print(human_line(record, self.total_steps, elapsed, left), file=sys.stderr, flush=True)
         if self._gauges:
             for key, gauge in self._gauges.items():
                 if record.get(key) is not None:

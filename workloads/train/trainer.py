@@ -198,7 +198,8 @@ class Trainer:
         peak, peak_src = (cfg.metrics.peak_flops, "metrics.peak_flops") if cfg.metrics.peak_flops else mx.peak_flops(dev_name)
         self.log(f"metrics: {fpt:.3e} FLOPs/token; device {dev_name}; peak "
                  + (f"{peak:.3e} FLOP/s ({peak_src})" if peak else "unknown, MFU not reported"))
-        log_file = mx.MetricsLog(self.run_dir / "metrics.jsonl", d.is_main, cfg.metrics.prometheus_port)
+        log_file = mx.MetricsLog(self.run_dir / "metrics.jsonl", d.is_main, cfg.metrics.prometheus_port,
+                                 total_steps=cfg.train.steps, start_step=step)
         loss_fn = mdl.compiled_loss() if cfg.train.compile else mdl.token_loss
         tokens_per_step = batches.global_batch * cfg.train.seq_len
         params = [p for p in model.parameters() if p.requires_grad]

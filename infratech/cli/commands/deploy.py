@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
+from workloads.progress import Progress
+
 from ...exits import EXIT_POLICY, EXIT_TOOL
 from ...policy import blocking
 from .. import deploy, plan as _plan
@@ -75,7 +77,27 @@ def run(args, project) -> int:
         status = phases.command(project, args.stack, args.phase)
         if status is not None:
             return status
-    outputs = deploy.run(project, args.stack, args.command)
+    if args.command == "outputs":
+        outputs = deploy.run(project, args.stack, args.command)
+    else:
+        outputs = _with_progress(project, args.stack, args.command)
     if outputs:
         print(json.dumps(outputs, indent=2, sort_keys=True, default=str))
     return 0
+
+
+def _with_progress(project, stack: str, action: str) -> dict:
+    """preview, up, destroy: the phase, its time and resources done on screen (live on a terminal,
+    plain lines in CI), Pulumi's own output in a log file named first, what changed at the end."""
+    log = deploy.log_file(project, stack, action)
+    progress = Progress(f"{action} {stack}")
+    progress.log(f"Pulumi's output: {log}")
+    with open(log, "a", encoding="utf-8") as fh:
+        def echo(line: str) -> None:
+            fh.write(line.rstrip("\n") + "\n")
+            fh.flush()
+
+        with progress.phase(action):
+            outputs = deploy.run(project, stack, action, echo=echo, progress=progress)
+    progress.summary()
+    return outputs

@@ -5,6 +5,7 @@
                                                [--stack S] [--outputs cluster|plan|stack]
     infratech jobs list [--team T | --namespace NS] [--context CTX] [--stack S]
     infratech jobs status|logs|cancel NAME [--team T | --namespace NS] [--tail N] [--container C]
+    infratech jobs watch NAME [--once] [--interval SECONDS]   Kueue state and metrics until the job ends
 
 Where the team's namespace, queue, runtime and GPU flavours come from (``--outputs``):
 
@@ -32,7 +33,7 @@ from ...config import StackConfigError
 from ...exits import DEFAULT_STACK, EXIT_BAD_INPUT, EXIT_TOOL
 from ..deploy import DeployError, PulumiCliMissing
 from ..stacks import Project, StackFileError, find_project
-from . import description, jobs as _jobs
+from . import description, jobs as _jobs, watch as _watch
 from .cluster import ClusterError
 from .models import JobFileError
 from .render import HelmMissing, RenderError
@@ -66,13 +67,14 @@ def add_commands(sub, default_stack: str) -> None:
 
     submit.set_defaults(run=run)
 
-    j = sub.add_parser("jobs", help="a team's jobs as Kueue sees them: list, status, logs, cancel")
+    j = sub.add_parser("jobs", help="a team's jobs as Kueue sees them: list, status, logs, watch, cancel")
     j.set_defaults(run=run)
     actions = j.add_subparsers(dest="jobs_action", required=True)
     for action, text in (
         ("list", "every job of the namespace: queue, state and why, GPUs, flavour"),
         ("status", "one job: its Kueue Workload in words, and its pods"),
         ("logs", "the logs of a job's pods"),
+        ("watch", "follow a job's Kueue state and its latest training metrics until it ends"),
         ("cancel", "delete a job and what its submission created"),
     ):
         p = actions.add_parser(action, help=text)
@@ -89,6 +91,9 @@ def add_commands(sub, default_stack: str) -> None:
         if action == "logs":
             p.add_argument("--tail", type=int, help="only the last N lines of each pod")
             p.add_argument("--container", help="container (default: the pod's only or first one)")
+        if action == "watch":
+            p.add_argument("--once", action="store_true", help="one snapshot, then exit")
+            p.add_argument("--interval", type=float, default=10.0, metavar="SECONDS", help="seconds between polls (default 10)")
 
 
 def _cluster(context: Optional[str]):
@@ -151,6 +156,15 @@ def _jobs_command(args, project: Project, cluster_factory) -> int:
         print(_jobs.describe(cluster, namespace, args.name))
     elif args.jobs_action == "logs":
         print(_jobs.logs(cluster, namespace, args.name, tail=args.tail, container=args.container))
+    elif args.jobs_action == "watch":
+        if args.interval <= 0:
+            raise JobFileError("infratech jobs watch", [f"--interval: {args.interval:g} is not a positive number of seconds"])
+        if args.once:
+            code, line = _watch.once(cluster, namespace, args.name)
+            print(line, file=sys.stdout if code == 0 else sys.stderr)
+            return EXIT_BAD_INPUT if code == 2 else code
+        code = _watch.watch(cluster, namespace, args.name, interval_s=args.interval)
+        return EXIT_BAD_INPUT if code == 2 else code
     else:
         deleted = _jobs.cancel(cluster, namespace, args.name)
         if not deleted:
