@@ -78,4 +78,3 @@ def test_a_rerun_reuses_every_stage(first_run):
     assert [s["stage"] for s in stages] == ["data", "train", "resume", "export", "eval", "gate", "report"]
     for s in stages:
         assert s["what"].startswith(("reused", "nothing to resume")), s
-        assert s["seconds"] < 30, s
