@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
             for key in keys:
                 image = spec.get(key)
                 source = image.requirements(ROOT, args.variant)
-                lock.write(image.lock(ROOT, args.variant), lock.resolve(source, image.exclude), source, image.exclude)
+                index = spec.INDEX[args.variant]
+                pins = lock.resolve(source, image.exclude, index)
+                lock.write(image.lock(ROOT, args.variant), pins, source, image.exclude, index)
                 print(image.lock(ROOT, args.variant))
             tools = ROOT / "images" / "build-requirements.in"
             lock.write(ROOT / build.BUILD_LOCK, lock.resolve(tools), tools, ())

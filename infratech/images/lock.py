@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -64,13 +65,26 @@ def digest(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def resolve(requirements: Path, exclude: tuple[str, ...] = ()) -> list[Pin]:
-    """Resolve ``requirements`` with pip's resolver and this machine's index configuration."""
+def pip_source(index: str | None) -> tuple[list[str], dict[str, str] | None]:
+    """pip's arguments and environment for ``index``: None is this machine's own configuration
+    (find-links, mirrors, constraints); a URL is that index alone, every pip setting of the
+    machine left out (its find-links may offer a build of the same version, e.g. torch +cpu)."""
+    if index is None:
+        return [], None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    return ["--index-url", index], env
+
+
+def resolve(requirements: Path, exclude: tuple[str, ...] = (), index: str | None = None) -> list[Pin]:
+    """Resolve ``requirements`` with pip's resolver, from ``index`` (default: this machine's index
+    configuration). pip reads the wheels' metadata only (PEP 658): nothing is downloaded."""
+    args, env = pip_source(index)
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-                               "--report", str(report), "-r", requirements.name],
-                              cwd=requirements.parent, capture_output=True, text=True)
+                               *args, "--report", str(report), "-r", requirements.name],
+                              cwd=requirements.parent, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             raise LockError(f"pip could not resolve {requirements}: {proc.stderr[-3000:]}")
         items = json.loads(report.read_text())["install"]
@@ -86,15 +100,17 @@ def resolve(requirements: Path, exclude: tuple[str, ...] = ()) -> list[Pin]:
     return sorted(pins, key=lambda p: p.name)
 
 
-def write(path: Path, pins: list[Pin], source: Path, exclude: tuple[str, ...]) -> None:
+def write(path: Path, pins: list[Pin], source: Path, exclude: tuple[str, ...], index: str | None = None) -> None:
     head = [f"# Generated from {source.name} by `python -m infratech.images lock`; do not edit.",
             "# Installed with pip install --require-hashes --no-deps --no-index (the whole tree is here)."]
     if exclude:
         head.append(f"# Left out on purpose: {', '.join(exclude)} (infratech/images/spec.py says why).")
+    if index:
+        head.append(f"# Resolved from {index} alone (infratech/images/spec.py: INDEX).")
     path.write_text("\n".join(head + [p.line() for p in pins]) + "\n")
 
 
-def wheelhouse(pins: list[Pin], folder: Path, log=print) -> dict[Pin, Path]:
+def wheelhouse(pins: list[Pin], folder: Path, log=print, index: str | None = None) -> dict[Pin, Path]:
     """Fill ``folder`` with exactly the locked files (pip download, this machine's index
     configuration), check every file against its hash; returns each pin's file. Most are wheels;
     a few projects publish only a source archive (rouge-score, sqlitedict, word2number)."""
@@ -104,8 +120,9 @@ def wheelhouse(pins: list[Pin], folder: Path, log=print) -> dict[Pin, Path]:
         log(f"pip download: {len(missing)} file(s) into {folder}")
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
             req.write("\n".join(p.line() for p in missing) + "\n")
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-                               "-d", str(folder), "-r", req.name], capture_output=True, text=True)
+        args, env = pip_source(index)
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes", *args,
+                               "-d", str(folder), "-r", req.name], capture_output=True, text=True, env=env)
         Path(req.name).unlink()
         if proc.returncode != 0:
             raise LockError(f"pip download failed: {proc.stderr[-3000:]}")

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 VARIANTS = ("cpu", "cuda")
+# where each variant's wheels are resolved and fetched: None is this machine's pip configuration
+# (the CPU torch lies in its find-links); the CUDA variant comes from PyPI alone, whose torch 2.13.0
+# manylinux_2_28_x86_64 wheel is the CUDA 13 build (it requires nvidia-cublas 13.x, nvidia-nccl-cu13:
+# pip's report of PyPI, images/train/requirements-cuda.lock) and which carries vllm 0.32.0's CUDA wheel
+INDEX = {"cpu": None, "cuda": "https://pypi.org/simple"}
 # the release tag of the images (the CUDA variant; the CPU variant is tagged VERSION-cpu)
 VERSION = "0.1.0"
 UID = 10001
