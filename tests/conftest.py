@@ -52,3 +52,24 @@ def variant(project, tmp_path):
         return record(Project(root=project.root, name=project.name, stack_dir=stack_dir, main=project.main), stack)
 
     return record_variant
+
+
+@pytest.fixture
+def built_images(tmp_path, monkeypatch):
+    """An images lock as `make images` records it (registry.record, the build's own writer), for
+    both variants of the three images, made the project's default lock for this test: submissions
+    run these digests. Returns (path, {"llm-train:cuda": digest, …}); each digest is distinct."""
+    import hashlib
+
+    from infratech.images import registry, spec
+
+    path = tmp_path / "images.lock"
+    digests = {}
+    for image in spec.IMAGES.values():
+        for variant in spec.VARIANTS:
+            key = f"{image.name}:{variant}"
+            digests[key] = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+            registry.record(path, {"image": image.name, "variant": variant, "ref": image.local_ref(variant),
+                                   "digest": digests[key], "lock": str(image.lock(ROOT, variant).relative_to(ROOT))})
+    monkeypatch.setattr(registry, "DEFAULT_LOCK", path)
+    return path, digests

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import lock, rootfs, sbom, spec
+from . import lock, registry, rootfs, sbom, spec
 
 BUILD_LOCK = "images/build-requirements.lock"
 BASE_REVISION = 2  # raise it when base_image() changes what it adds to the root filesystem  # pip itself, run from its wheel in the build steps
@@ -203,7 +203,7 @@ def build(keys: list[str], variant: str, root: Path, out: Path, log=print) -> di
             order.append(key)
     out.mkdir(parents=True, exist_ok=True)
     lock_file = out / "images.lock"
-    result = json.loads(lock_file.read_text()) if lock_file.is_file() else {"images": {}}
+    result = {"images": {}}
     base = base_image(out / "rootfs", log)
     for key in order:
         image = spec.get(key)
@@ -216,7 +216,6 @@ def build(keys: list[str], variant: str, root: Path, out: Path, log=print) -> di
                  "lock_digest": lock.digest(image.lock(root, variant)),
                  "revision": labels(ref)["org.opencontainers.image.revision"]}
         entry["size"] = sbom.write(ref, out / f"{image.name}-{variant}.spdx.json", entry)
-        result["images"][f"{image.name}:{variant}"] = entry
+        result = registry.record(lock_file, entry)
         log(f"{ref}@{entry['digest']}  {entry['size'] / 1e6:.0f} MB  {time.monotonic() - t:.0f}s")
-        lock_file.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result

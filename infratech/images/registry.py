@@ -13,6 +13,14 @@ from pathlib import Path
 
 import yaml
 
+from . import spec
+
+# what `make images` writes, relative to the project's root (build.py); `infratech submit` and
+# `infratech images push` read it there unless told another path
+DEFAULT_LOCK = Path("build") / "images" / "images.lock"
+# where the project publishes its images (abroad: GitHub's registry), the charts' default
+# repositories; a stack with platform.image_registry pulls from its own registry instead
+PUBLIC_REGISTRY = f"ghcr.io/{spec.NAMESPACE}"
 # chart -> (the image it runs, values key of the image) ; llm-serve's gate init step runs the
 # training image (Python with boto3), the server the serving image
 CHARTS = {
@@ -24,6 +32,11 @@ CHARTS = {
 
 class ImagesLockError(ValueError):
     """images.lock is missing or malformed, or lacks an image a chart needs."""
+
+
+def make_images(variant: str) -> str:
+    """The command that builds ``variant`` and writes images.lock."""
+    return "sudo make images" + ("" if variant == "cpu" else f" VARIANT={variant}")
 
 
 def read_lock(path: Path) -> dict:
@@ -48,27 +61,41 @@ def tag(version: str, variant: str) -> str:
     return version if variant == "cuda" else f"{version}-{variant}"
 
 
+def values_for(chart: str, lock: dict, registry: str, variant: str, path: Path = DEFAULT_LOCK) -> dict:
+    """The values that pin ``chart`` to the images of ``lock`` (read from ``path``) in ``registry``,
+    by digest; an image the lock lacks is an error naming the file, the image and the build."""
+    values: dict = {}
+    for image, key in CHARTS[chart]:
+        entry = lock["images"].get(f"{image}:{variant}")
+        if entry is None:
+            raise ImagesLockError(f"{path} has no image {image}:{variant} (chart {chart}); "
+                                  f"build it with `{make_images(variant)}`")
+        repository = f"{registry}/{image}"
+        if key == "image":
+            values["image"] = {"repository": repository, "digest": entry["digest"]}
+        else:
+            values.setdefault("gate", {})["image"] = f"{repository}@{entry['digest']}"
+    return values
+
+
 def chart_values(lock: dict, registry: str, variant: str, partial: bool = False) -> dict[str, dict]:
     """Values that pin each chart to the images of ``lock`` in ``registry``, by digest; with
     ``partial``, the charts whose images were not all built are left out instead of refused."""
     out: dict[str, dict] = {}
     for chart, uses in CHARTS.items():
-        values: dict = {}
-        missing = [image for image, _ in uses if f"{image}:{variant}" not in lock["images"]]
-        if missing and partial:
+        if partial and any(f"{image}:{variant}" not in lock["images"] for image, _ in uses):
             continue
-        for image, key in uses:
-            entry = lock["images"].get(f"{image}:{variant}")
-            if entry is None:
-                raise ImagesLockError(f"images.lock has no {image}:{variant} (chart {chart}); "
-                                      f"build it: python -m infratech.images build --variant {variant}")
-            repository = f"{registry}/{image}"
-            if key == "image":
-                values["image"] = {"repository": repository, "digest": entry["digest"]}
-            else:
-                values.setdefault("gate", {})["image"] = f"{repository}@{entry['digest']}"
-        out[chart] = values
+        out[chart] = values_for(chart, lock, registry, variant)
     return out
+
+
+def record(path: Path, entry: dict) -> dict:
+    """Add (or replace) one built image in the images lock at ``path``; returns the whole lock."""
+    data = json.loads(path.read_text()) if path.is_file() else {"images": {}}
+    data["images"][f"{entry['image']}:{entry['variant']}"] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return data
 
 
 def write_values(lock: dict, registry: str, variant: str, folder: Path, partial: bool = False) -> list[Path]:

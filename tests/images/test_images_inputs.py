@@ -62,7 +62,7 @@ def test_chart_values_pin_every_chart_by_digest_and_say_what_is_missing():
     assert values["llm-serve"] == {"image": {"repository": "rg.fr-par.scw.cloud/x/llm-serve", "digest": DIGEST},
                                    "gate": {"image": f"rg.fr-par.scw.cloud/x/llm-train@{DIGEST}"}}
     del lock_["images"]["llm-eval:cpu"]
-    with pytest.raises(registry.ImagesLockError, match=r"no llm-eval:cpu \(chart llm-eval\)"):
+    with pytest.raises(registry.ImagesLockError, match=r"has no image llm-eval:cpu \(chart llm-eval\); build it with `sudo make images`"):
         registry.chart_values(lock_, "rg.fr-par.scw.cloud/x", "cpu")
 
 

@@ -32,7 +32,7 @@ def test_catalog_unknown_region_is_named(capsys):
     assert "--region 'GRA11' is not a region or zone of scaleway" in err and "fr-par-2" in err
 
 
-def test_submit_dry_run_prints_the_train_job_for_the_default_stack_queue(capsys):
+def test_submit_dry_run_prints_the_train_job_for_the_default_stack_queue(capsys, built_images):
     import shutil
     from pathlib import Path
 
@@ -45,6 +45,7 @@ def test_submit_dry_run_prints_the_train_job_for_the_default_stack_queue(capsys)
     out = capsys.readouterr().out
     assert "kind: TrainJob" in out and "suspend: true" in out
     assert 'kueue.x-k8s.io/queue-name: "pretraining"' in out
+    assert f"ghcr.io/infratech-souveraine/llm-train@{built_images[1]['llm-train:cuda']}" in out
 
 
 def test_inventory_prints_the_plan_inventory_and_writes_it_with_out(capsys, tmp_path):

@@ -23,3 +23,9 @@ def discovery_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _built_images(built_images):
+    """Every submission here runs images of a build (tests/conftest.py: built_images)."""
+    return built_images

@@ -14,7 +14,7 @@ import upstream
 import yaml
 from fake_cluster import FakeCluster, workloads
 
-from infratech.cli.submit import cli, render, resolve, values
+from infratech.cli.submit import cli, images, render, resolve, values
 from infratech.cli.submit import models as job_models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,12 +64,14 @@ def test_train_tiny_dry_run_should_print_valid_manifests_for_the_default_stacks_
 
 
 @pytest.mark.parametrize("kind", ["train", "eval", "serve"])
-def test_dry_run_should_equal_the_charts_render_for_the_same_values(kind, project, plan_outputs, capsys, tmp_path):
+def test_dry_run_should_equal_the_charts_render_for_the_same_values(kind, project, plan_outputs, capsys, tmp_path, built_images):
     job_file = EXAMPLES / f"{kind}-tiny.yaml"
     code, out, err = submit(project, ["submit", kind, str(job_file), "--dry-run"], capsys)
     assert code == 0, err
     job = job_models.load(kind, job_file)
-    rel = values.release(kind, job, resolve.target(plan_outputs, "ovh-gra11", job.team), ROOT / "charts")
+    target = resolve.target(plan_outputs, "ovh-gra11", job.team)
+    pins = images.pinned(kind, job, target.stack, target.image_registry, built_images[0])
+    rel = values.release(kind, job, target, ROOT / "charts", images=pins.values)
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(rel.values))
     direct = subprocess.run(

@@ -35,7 +35,7 @@ def run(args, project) -> int:
               "from, e.g. rg.fr-par.scw.cloud/infratech-souveraine (docs/images.md)", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        lock = registry.read_lock(args.lock or project.root / "build" / "images" / "images.lock")
+        lock = registry.read_lock(args.lock or project.root / registry.DEFAULT_LOCK)
     except registry.ImagesLockError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

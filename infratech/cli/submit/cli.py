@@ -3,6 +3,7 @@
 
     infratech submit train|eval|serve JOB.yaml [--context CTX] [--dry-run] [--server-dry-run]
                                                [--stack S] [--outputs cluster|plan|stack]
+                                               [--images-lock PATH] [--variant cpu|cuda] [--image REF]
     infratech jobs list [--team T | --namespace NS] [--context CTX] [--stack S]
     infratech jobs status|logs|cancel NAME [--team T | --namespace NS] [--tail N] [--container C]
     infratech jobs watch NAME [--once] [--interval SECONDS]   Kueue state and metrics until the job ends
@@ -16,7 +17,8 @@ Where the team's namespace, queue, runtime and GPU flavours come from (``--outpu
 * ``stack``: the deployed stack's outputs through the Pulumi CLI (the default with ``--stack``).
 
 Both hold the same document (infratech/program/platform/team_description.py), so the manifests are
-the same either way. ``--dry-run`` prints the manifests (helm template of the job's chart) and
+the same either way. The job runs the images `make images` built, by digest, from the stack's
+registry (build/images/images.lock; infratech/cli/submit/images.py), unless ``--image`` names one. ``--dry-run`` prints the manifests (helm template of the job's chart) and
 applies nothing. Exit codes: 0 done, 2 bad input (job file, values the chart refuses, unknown
 stack or team), 3 a tool or the cluster failed (helm missing, Pulumi CLI missing or failing, API
 server unreachable or refusing, not a member of the team, a platform older than this CLI).
@@ -30,6 +32,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ...config import StackConfigError
+from ...images.registry import ImagesLockError
+from ...images.spec import VARIANTS
 from ...exits import DEFAULT_STACK, EXIT_BAD_INPUT, EXIT_TOOL
 from ..deploy import DeployError, PulumiCliMissing
 from ..stacks import Project, StackFileError, find_project
@@ -64,6 +68,9 @@ def add_commands(sub, default_stack: str) -> None:
         )
         p.add_argument("--server-dry-run", action="store_true", help="send to the API server with dryRun=All: validated and admitted, not created")
         p.add_argument("--context", help="kubeconfig context (default: with --stack its output kube_context, else the current one)")
+        p.add_argument("--images-lock", type=Path, metavar="PATH", help="the digests of the built images (default: <project>/build/images/images.lock, written by `make images`)")
+        p.add_argument("--variant", choices=VARIANTS, help="which build of the images: cuda (GPU nodes) or cpu (default: cuda when the job asks for GPUs, else cpu)")
+        p.add_argument("--image", metavar="REF", help="run this image (registry/path:tag or @sha256:…) instead of the built one; images.lock is not read")
 
     submit.set_defaults(run=run)
 
@@ -114,12 +121,16 @@ def _submit(args, project: Project, cluster_factory) -> int:
     from . import submission
 
     source = _source(args)
+    images = {"images_lock": args.images_lock, "variant": args.variant, "image": args.image}
     if source == "cluster":
         cluster = cluster_factory(args.context)
-        sub = submission.prepare(project, args.submit_kind, args.job_file, None, source, target_of=lambda team, where: description.target(cluster, team, where))
+        sub = submission.prepare(project, args.submit_kind, args.job_file, None, source,
+                                 target_of=lambda team, where: description.target(cluster, team, where), **images)
     else:
-        sub = submission.prepare(project, args.submit_kind, args.job_file, args.stack or DEFAULT_STACK, source)
+        sub = submission.prepare(project, args.submit_kind, args.job_file, args.stack or DEFAULT_STACK, source, **images)
     print(f"# {sub.summary()}", file=sys.stderr)
+    for note in sub.notes:
+        print(f"# note: {note}", file=sys.stderr)
     if args.dry_run:
         sys.stdout.write(sub.manifests)
         return 0
@@ -187,7 +198,7 @@ def run(args, project: Project, cluster_factory=_cluster) -> int:
     except RenderError as exc:
         print(f"error: the chart refused the job's values:\n{exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (StackConfigError, StackFileError) as exc:
+    except (StackConfigError, StackFileError, ImagesLockError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (HelmMissing, PulumiCliMissing, DeployError, ClusterError, NoDescription) as exc:

@@ -67,6 +67,7 @@ class Target:
     object_store_port: int
     gpu_pools: tuple[Pool, ...]
     priority_classes: tuple[str, ...] = ()  # the Kueue WorkloadPriorityClasses of the stack
+    image_registry: Optional[str] = None  # platform.image_registry: where the cluster pulls our images
 
     def pools_of(self, model: str) -> list[Pool]:
         return [p for p in self.gpu_pools if p.gpu_model == model]
@@ -122,6 +123,7 @@ def from_description(description: dict[str, Any], team: str, source: str = "job 
             for p in description.get("gpu_pools") or []
         ),
         priority_classes=tuple(c["name"] for c in description.get("priority_classes") or []),
+        image_registry=description.get("image_registry"),
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..stacks import Project
-from . import models, render, resolve, values
+from . import images, models, render, resolve, values
 
 # dependencies first: what a workload mounts or is reached through exists before it starts
 APPLY_ORDER = ("ConfigMap", "Service", "NetworkPolicy", "PodDisruptionBudget", "ServiceMonitor", "Deployment", "ScaledObject", "Job", "TrainJob")
@@ -25,6 +25,7 @@ class Submission:
     target: resolve.Target
     manifests: str  # helm template's output, as printed by --dry-run
     objects: tuple[dict[str, Any], ...]
+    notes: tuple[str, ...] = ()  # what the user should know about the images it runs
 
     def summary(self) -> str:
         r, t = self.release, self.target
@@ -45,10 +46,15 @@ def prepare(
     source: str,
     outputs: Optional[dict[str, Any]] = None,
     target_of: Optional[Callable[[str, str], resolve.Target]] = None,
+    images_lock: Optional[Path] = None,
+    variant: Optional[str] = None,
+    image: Optional[str] = None,
 ) -> Submission:
     """Validate ``job_file``, resolve it and render its chart. ``target_of(team, source)``: where
     the job goes, read from the cluster's description; else from ``stack``'s ``outputs`` (when the
-    caller already has them) or those read from ``source``."""
+    caller already has them) or those read from ``source``. The job runs the images of
+    ``images_lock`` (default: the project's build/images/images.lock) by digest, ``variant`` (default:
+    cuda with GPUs, else cpu), unless ``image`` (``--image``) or the job file names one."""
     job = models.load(kind, job_file)
     if target_of is not None:
         target = target_of(job.team, str(job_file))
@@ -57,11 +63,13 @@ def prepare(
             outputs = resolve.stack_outputs(project, stack, source)
         target = resolve.target(outputs, stack, job.team, str(job_file))
     charts = project.root / "charts"
-    release = values.release(kind, job, target, charts, str(job_file))
+    lock_path = images_lock or project.root / images.registry.DEFAULT_LOCK
+    pins = images.pinned(kind, job, target.stack, target.image_registry, lock_path, variant, image, str(job_file))
+    release = values.release(kind, job, target, charts, str(job_file), pins.values)
     text = render.template(
         charts / release.chart, release.name, release.namespace, release.values, helm=render.require_helm(project.root)
     )
-    return Submission(release=release, target=target, manifests=text, objects=tuple(render.documents(text)))
+    return Submission(release=release, target=target, manifests=text, objects=tuple(render.documents(text)), notes=pins.notes)
 
 
 def ordered(objects) -> list[dict[str, Any]]:

@@ -123,8 +123,9 @@ def serve_values(job: ServeJob, t: Target, defaults: dict[str, Any], source: str
     return values
 
 
-def release(kind: str, job, t: Target, charts_dir: Path, source: str = "job file") -> Release:
-    """The chart, release name, namespace and values that submit ``job``."""
+def release(kind: str, job, t: Target, charts_dir: Path, source: str = "job file", images: dict[str, Any] | None = None) -> Release:
+    """The chart, release name, namespace and values that submit ``job``; ``images``: the values
+    that pin its images (infratech/cli/submit/images.py), over the job's own."""
     chart = CHART[kind]
     priority = getattr(job, "priority", None)
     if priority is not None and priority not in t.priority_classes:
@@ -133,6 +134,8 @@ def release(kind: str, job, t: Target, charts_dir: Path, source: str = "job file
     defaults = chart_defaults(charts_dir, chart)
     build = {"train": train_values, "eval": eval_values, "serve": serve_values}[kind]
     values = build(job, t, defaults, source)
+    for key, pin in (images or {}).items():
+        values[key] = {**values.get(key, {}), **pin}
     namespace = t.namespace
     if kind == "serve":
         namespace = job.namespace or t.serving_namespace or t.namespace

@@ -55,6 +55,8 @@ def describe(
         "cluster_queue": queue.get("cluster_queue"),
         "training_runtime": training_runtime,
         "serving_namespace": serving_namespace,
+        # where the cluster pulls the workload images (`infratech images push`); None: abroad
+        "image_registry": cfg.platform.image_registry,
         # in the stack's pool order: a job naming no model takes the first pool of its role
         "gpu_pools": [
             {"pool": p.name, "role": p.role, "flavour": p.gpu_model, "gpus_per_node": p.gpus_per_node, "max_nodes": p.max_nodes}
