@@ -228,6 +228,27 @@ def state_in_region(stack: Stack) -> list[str]:
     return problems
 
 
+TRAINING_RUNTIME = "kubernetes:trainer.kubeflow.org/v1alpha1:ClusterTrainingRuntime"
+
+
+def images_in_stack_registry(stack: Stack) -> list[str]:
+    """The training runtime's image (``platform.training_image``) is pulled from the stack's own
+    registry (output ``image_registry``), where ``infratech images push`` puts the images built here."""
+    registry = stack.outputs.get("image_registry")
+    problems = []
+    for res in stack.of_type(TRAINING_RUNTIME):
+        for path, value in _walk(res.props.get("spec") or {}):
+            if path.rsplit(".", 1)[-1] != "image" or not isinstance(value, str) or not _known(value):
+                continue
+            host = value.split("/", 1)[0]
+            if not registry:
+                problems.append(f"{res.label()}: image {value} is pulled from {host}: the stack has no registry of its own "
+                                "(platform.image_registry), so its training jobs depend on a registry outside the stack")
+            elif not value.startswith(f"{registry}/"):
+                problems.append(f"{res.label()}: image {value} is pulled from {host}, not from the stack's registry {registry}")
+    return problems
+
+
 def budget(stack: Stack) -> list[str]:
     info = (stack.outputs.get("costs") or {}).get("budget") or {}
     if info.get("state") == "exceeded":
@@ -371,6 +392,13 @@ RULES: tuple[Rule, ...] = (
     Rule("state-in-region", "The Pulumi state and the key of its secrets stay in the allowed area.",
          "Leave state.backend unset (a bucket of the stack's own provider and region) or name an S3 backend in the area; "
          "secrets: a passphrase or hashivault://.", SNC, "stack", state_in_region,
+         pack_limitation="policy packs do not see stack outputs; infratech plan checks this rule"),
+    Rule("images-in-stack-registry", "The training runtime's image comes from the stack's own registry (platform.image_registry).",
+         "Set platform.image_registry to a registry in the area (Scaleway Container Registry rg.fr-par.scw.cloud/<namespace>, "
+         "an OVHcloud Managed Private Registry <id>.<region>.container-registry.ovh.net/<project>), run `infratech images push STACK`, "
+         "and leave platform.training_image unset (it then defaults to that registry).",
+         "supply chain: what the cluster runs is the image built and tested here, held in the stack's area", "stack",
+         images_in_stack_registry, default_level="advisory",
          pack_limitation="policy packs do not see stack outputs; infratech plan checks this rule"),
     Rule("budget", "The stack's monthly cost at max nodes is within budget_eur_per_month.",
          "Raise the budget, lower max_nodes, or choose cheaper flavours (infratech cost compare).",

@@ -46,6 +46,8 @@ def export(cfg: StackConfig, cluster: ClusterHandle, platform: Optional[Platform
             },
         )
     pulumi.export("teams", [t.name for t in cfg.teams])
+    # where the cluster pulls the workload images (None: the stack has no registry of its own)
+    pulumi.export("image_registry", cfg.platform.image_registry)
     if platform is not None:
         # what `infratech submit` resolves: a team's namespace and queue, the runtime, the classes
         pulumi.export("queues", platform.queues)

@@ -45,6 +45,14 @@ OUTPUTS = {"provider": "ovh", "kubeconfig": SECRET, "object_store": {"access_key
            "pools": [{"name": "h100", "flavor": "h100-380"}], "country": "FR"}
 
 
+def runtime(image: str) -> Resource:
+    return res("kubernetes:trainer.kubeflow.org/v1alpha1:ClusterTrainingRuntime", "torch", spec={"template": {"spec": {
+        "replicatedJobs": [{"name": "node", "template": {"spec": {"template": {"spec": {"containers": [{"name": "node", "image": image}]}}}}}]}}})
+
+
+RUNTIME = runtime("rg.fr-par.scw.cloud/infratech-souveraine/llm-train:0.1.0")
+
+
 def with_props(r: Resource, **props) -> Resource:
     return Resource(r.type, r.name, r.urn, {**r.props, **props})
 
@@ -154,6 +162,12 @@ CASES = {
          ("a key service abroad", stack(outputs={**OUTPUTS, "state": describe(
              s3_url("x", "https://s3.gra.io.cloud.ovh.net", "gra"), "awskms://alias/pulumi?region=eu-west-3").to_dict()}))],
     ),
+    "images-in-stack-registry": (
+        stack(RUNTIME, outputs={**OUTPUTS, "image_registry": "rg.fr-par.scw.cloud/infratech-souveraine"}),
+        [("no registry of the stack's own", stack(RUNTIME, outputs=OUTPUTS)),
+         ("an image from another registry", stack(runtime("ghcr.io/infratech-souveraine/llm-train:0.1.0"),
+                                                  outputs={**OUTPUTS, "image_registry": "rg.fr-par.scw.cloud/infratech-souveraine"}))],
+    ),
     "budget": (
         stack(outputs={"costs": {"budget": {"state": "within"}}}),
         [("exceeded", stack(outputs={"costs": {"budget": {"state": "exceeded", "message": "max-node cost 30,000 exceeds 20,000"}}}))],
@@ -222,13 +236,17 @@ def shipped(project, tmp_path_factory):
 
 
 # What the shipped example stacks are warned about, and why: their API allow-lists are documentation
-# ranges (a user puts their own networks and deployer there), and OVHcloud sells some GPU flavours
-# that no source records working as MKS pools.
+# ranges (a user puts their own networks and deployer there), OVHcloud sells some GPU flavours
+# that no source records working as MKS pools, and only scaleway-fr-par-2-h100 names a registry of
+# its own (the others pull the training image from where the project publishes it; the self-built
+# stacks' offline plan holds no training runtime, their platform is a later phase).
+ABROAD = "images-in-stack-registry"
 SHIPPED_WARNINGS = {
-    "ovh-gra11": {"deployer-reaches-api", "managed-pool-support"},
-    "ovh-gra11-l4": {"deployer-reaches-api", "managed-pool-support"},
+    "existing-onprem": {ABROAD},
+    "ovh-gra11": {"deployer-reaches-api", "managed-pool-support", ABROAD},
+    "ovh-gra11-l4": {"deployer-reaches-api", "managed-pool-support", ABROAD},
     "scaleway-fr-par-2-h100": {"deployer-reaches-api"},
-    "scaleway-fr-par-2-l4": {"deployer-reaches-api"},
+    "scaleway-fr-par-2-l4": {"deployer-reaches-api", ABROAD},
 }
 
 
@@ -266,3 +284,11 @@ def test_a_stack_outside_france_is_stopped_naming_the_resource_and_the_rule(proj
     assert "ovh:CloudProject/kube:Kube 'llm-gra11-mks': 'DE1' is in DE, not in France" in captured.out
     assert "mandatory policy rule(s) violated: data-location" in captured.err
     assert (tmp_path / "out" / "ovh-gra11.json").is_file(), "the plan is still written, for review"
+
+
+def test_a_stack_without_its_own_registry_is_warned_naming_where_its_training_image_comes_from(shipped):
+    """The plan says so where a stack has no in-country registry; one with a registry pulls from it."""
+    verdict = {s: next(v for v in verdicts if v.rule.id == "images-in-stack-registry") for s, (_, verdicts, _) in shipped.items()}
+    assert verdict["scaleway-fr-par-2-h100"].status == "pass"
+    (message,) = verdict["ovh-gra11"].violations
+    assert "image ghcr.io/infratech-souveraine/llm-train:0.1.0 is pulled from ghcr.io: the stack has no registry of its own" in message
