@@ -88,10 +88,14 @@ pipeline: $(STAMP) $(SERVE_STAMP)
 # of images/ (root; no registry image): build/images/images.lock and one SBOM per image.
 #   make images                 the CPU variant (what the tests run)
 #   make images VARIANT=cuda    the CUDA variant for GPU nodes, on demand (several GB; docs/images.md)
-.PHONY: images
+#   make images-plan VARIANT=cuda   what it would run, written down (no root; nothing built or fetched)
+.PHONY: images images-plan
 VARIANT ?= cpu
 images: $(STAMP)
 	$(BIN)/python -m infratech.images build --variant $(VARIANT)
+
+images-plan: $(PLAN_STAMP)
+	$(BIN)/python -m infratech.images build --dry-run --variant $(VARIANT)
 
 clean:
 	rm -rf build .pytest_cache

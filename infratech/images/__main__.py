@@ -2,6 +2,8 @@
 
     python -m infratech.images lock  [--variant cpu|cuda] [IMAGE ...]    resolve images/*/requirements-*.in
     python -m infratech.images build [--variant cpu|cuda] [IMAGE ...]    buildah, as root; build/images/images.lock
+    python -m infratech.images build --dry-run [--variant cpu|cuda] [IMAGE ...]
+                                                    the steps the build would run; nothing built or fetched
     python -m infratech.images run IMAGE [--variant V] [--bind HOST:DIR] -- COMMAND ...
                                                     COMMAND in the image: its user, env, read-only root, /tmp
 
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         sp = sub.add_parser(name)
         sp.add_argument("--variant", choices=spec.VARIANTS, default="cpu")
         sp.add_argument("images", nargs="*", choices=[[], *spec.IMAGES], default=[])
+        if name == "build":
+            sp.add_argument("--dry-run", action="store_true", help="print the steps; build, fetch and write nothing")
     r = sub.add_parser("run")
     r.add_argument("image", choices=list(spec.IMAGES))
     r.add_argument("--variant", choices=spec.VARIANTS, default="cpu")
@@ -49,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
             lock.write(ROOT / build.BUILD_LOCK, lock.resolve(tools), tools, ())
             return 0
         if args.command == "build":
-            build.build(keys, args.variant, ROOT, ROOT / "build" / "images")
+            plan = build.Plan() if args.dry_run else None
+            log = (lambda msg: print(f"# {msg}", file=sys.stderr)) if plan else print
+            build.build(keys, args.variant, ROOT, ROOT / "build" / "images", log=log, b=plan)
+            if plan is not None:
+                print("\n".join(plan.lines()))
             return 0
         command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         return run_in_image(spec.get(args.image).local_ref(args.variant), command, binds=args.bind).returncode

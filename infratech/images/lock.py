@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,13 @@ def read(path: Path) -> list[Pin]:
             raise LockError(f"{path}:{n}: expected 'name==version --hash=sha256:<64 hex>', got {text!r}")
         pins.append(Pin(normalize(m["name"]), m["version"], m["sha"]))
     return pins
+
+
+def clashes(parent: Iterable[Pin], pins: Iterable[Pin]) -> list[str]:
+    """The packages ``pins`` lock differently from ``parent`` (an image built on another
+    installs only what its parent lacks, so a shared package must be pinned alike)."""
+    have = {p.name: p for p in parent}
+    return [f"{p.name} {have[p.name].version} vs {p.version}" for p in pins if p.name in have and have[p.name] != p]
 
 
 def digest(path: Path) -> str:
