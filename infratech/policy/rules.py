@@ -228,24 +228,14 @@ def state_in_region(stack: Stack) -> list[str]:
     return problems
 
 
-TRAINING_RUNTIME = "kubernetes:trainer.kubeflow.org/v1alpha1:ClusterTrainingRuntime"
-
-
 def images_in_stack_registry(stack: Stack) -> list[str]:
-    """The training runtime's image (``platform.training_image``) is pulled from the stack's own
-    registry (output ``image_registry``), where ``infratech images push`` puts the images built here."""
-    registry = stack.outputs.get("image_registry")
-    problems = []
-    for res in stack.of_type(TRAINING_RUNTIME):
-        for path, value in _walk(res.props.get("spec") or {}):
-            if path.rsplit(".", 1)[-1] != "image" or not isinstance(value, str) or not _known(value):
-                continue
-            host = value.split("/", 1)[0]
-            if not registry:
-                problems.append(f"{res.label()}: image {value} is pulled from {host}: the stack has no registry of its own "
-                                "(platform.image_registry), so its training jobs depend on a registry outside the stack")
-            elif not value.startswith(f"{registry}/"):
-                problems.append(f"{res.label()}: image {value} is pulled from {host}, not from the stack's registry {registry}")
+    """The training runtime's image comes from the stack's own registry (output ``image_registry``)."""
+    registry, problems = stack.outputs.get("image_registry"), []
+    for res in stack.of_type("kubernetes:trainer.kubeflow.org/v1alpha1:ClusterTrainingRuntime"):
+        for path, image in _walk(res.props.get("spec") or {}):
+            if path.endswith(".image") and isinstance(image, str) and _known(image) and not (registry and image.startswith(f"{registry}/")):
+                where = f"not the stack's registry {registry}" if registry else "the stack has no registry of its own (platform.image_registry)"
+                problems.append(f"{res.label()}: image {image} is pulled from {image.split('/', 1)[0]}: {where}")
     return problems
 
 
