@@ -55,7 +55,7 @@ def pinned(
         try:
             image = Image.parse(override)
         except ValueError as exc:
-            raise JobFileError("--image", [f"--image: {override!r}: {exc}"]) from None
+            raise JobFileError("command line", [f"--image: {override!r}: {exc}"]) from None
         notes = [f"{chart} runs {override} as given by --image; {lock_path} is not read"]
         if kind == "serve":
             notes.append("the gate step of llm-serve keeps the chart's default image")
