@@ -61,12 +61,17 @@ def _automation():
     return automation
 
 
+def require_pulumi_cli(action: str) -> None:
+    """PulumiCliMissing, before anything is started or written, where the Pulumi CLI is not on PATH."""
+    if shutil.which("pulumi") is None:
+        raise PulumiCliMissing(action)
+
+
 def open_stack(project: Project, stack: str, action: str, echo: Callable[[str], None] = print, api=None):
     """The stack in its state backend, ready for ``action``: the Pulumi CLI checked, the state
     bucket made ready (preview, up), the stack created on the first ``up``, selected otherwise.
     The plain deploy commands and the phases of a self-built cluster both come in here."""
-    if shutil.which("pulumi") is None:
-        raise PulumiCliMissing(action)
+    require_pulumi_cli(action)
     api = api or _automation()
     cfg = stack_config(project, stack)
     backend = backend_for(project, stack, cfg)

@@ -89,6 +89,7 @@ def run(args, project) -> int:
 def _with_progress(project, stack: str, action: str) -> dict:
     """preview, up, destroy: the phase, its time and resources done on screen (live on a terminal,
     plain lines in CI), Pulumi's own output in a log file named first, what changed at the end."""
+    deploy.require_pulumi_cli(action)  # a missing CLI is one line, with no log file or progress started
     log = deploy.log_file(project, stack, action)
     progress = Progress(f"{action} {stack}")
     progress.log(f"Pulumi's output: {log}")
