@@ -103,10 +103,13 @@ def test_a_cuda_profile_needs_its_memory_fraction(tmp_path):
 
 def test_an_unpromoted_model_is_refused_with_the_gates_reasons_unless_forced(tmp_path, key):
     model = model_dir(tmp_path, promoted=False)
-    with pytest.raises(UserError, match=r"refusing to serve .*heldout/perplexity = 500.0 \(maximum 10.0\).*--force"):
+    with pytest.raises(UserError, match=r"refusing to serve .*heldout/perplexity = 500.0 \(maximum 10.0\).*--force-unpromoted"):
         launcher.plan(str(model), prof.load("cpu"))
-    forced = launcher.plan(str(model), prof.load("cpu"), force=True)
-    assert not forced.promoted and "did not promote (--force)" in forced.notes[0]
+    with pytest.raises(UserError, match="refusing to serve"):  # forced without a reason is not forced
+        launcher.plan(str(model), prof.load("cpu"), force="  ")
+    forced = launcher.plan(str(model), prof.load("cpu"), force="A/B test against run 6")
+    assert not forced.promoted
+    assert "did not promote, forced: A/B test against run 6 (not promoted: rejected by the gate" in forced.notes[0]
 
 
 def test_a_model_never_gated_is_refused(tmp_path, key):
@@ -208,9 +211,12 @@ def test_cli_refuses_and_prints_the_command(tmp_path, key):
                                     capture_output=True, text=True, timeout=120)
     refused = run(str(unpromoted), "--profile", "cpu", "--print-command")
     assert refused.returncode == 2 and "refusing to serve" in refused.stderr and "Traceback" not in refused.stderr
-    forced = run(str(unpromoted), "--profile", "cpu", "--print-command", "--force", "--port", "9001")
-    assert forced.returncode == 0 and "--port 9001" in forced.stdout and "NOTE serving a model the gate did not" \
-        in forced.stderr
+    bare = run(str(unpromoted), "--profile", "cpu", "--print-command", "--force", "--port", "9001")
+    assert bare.returncode == 2 and "--force" in bare.stderr  # no flag without a reason
+    forced = run(str(unpromoted), "--profile", "cpu", "--print-command", "--force-unpromoted", "A/B test",
+                 "--port", "9001")
+    assert forced.returncode == 0 and "--port 9001" in forced.stdout
+    assert "NOTE serving a model the gate did not promote, forced: A/B test" in forced.stderr
     listed = run("--list-profiles")
     assert listed.returncode == 0 and listed.stdout.split()[::1][0] == "cpu"
 
