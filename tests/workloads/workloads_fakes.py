@@ -58,6 +58,38 @@ class FakeS3:
         Path(Filename).write_bytes(self._get(Bucket, Key))
 
 
+def tiny_config(**over) -> dict:
+    """config.json of a tiny Llama (head_dim 32: vLLM's CPU attention takes it)."""
+    cfg = {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 2, "num_key_value_heads": 1,
+           "max_position_embeddings": 128, "vocab_size": 512}
+    cfg.update(over)
+    return cfg
+
+
+def promoted_model(tmp_path: Path, promoted: bool | None = True, **cfg) -> Path:
+    """``tmp_path/model``: a Hugging Face directory of placeholder weights, judged by the real gate
+    (``workloads.gate.decide``: promoted, rejected on perplexity, or ``None``: never judged)."""
+    from workloads.eval import modelfiles
+    from workloads.gate import decide
+    from workloads.gate import thresholds
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(tiny_config(**cfg)))
+    (model / "model.safetensors").write_bytes(b"w" * 1000)
+    (model / "tokenizer.json").write_text("{}")
+    if promoted is not None:
+        files = modelfiles.model_files(model)
+        (model / "evaluation").mkdir()
+        (model / "evaluation" / "results.json").write_text(json.dumps({
+            "model": {"files": files, "fingerprint": modelfiles.fingerprint(files)}, "suite": {"name": "cpu_smoke"},
+            "scores": {"heldout/perplexity": {"value": 5.0 if promoted else 500.0, "higher_is_better": False}}}))
+        th = tmp_path / "th.yaml"
+        th.write_text("max_perplexity: {heldout: 10}\n")
+        decide.decide(model, *thresholds.load(str(th)))
+    return model
+
+
 def process_tree(pid: int) -> list[int]:
     """``pid`` and all its descendants (from /proc): torchrun starts its workers in their own
     sessions, so a process-group kill would miss them."""
