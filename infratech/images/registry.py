@@ -13,12 +13,12 @@ from pathlib import Path
 
 import yaml
 
-# chart -> (the image it runs, values key of the image) ; llm-serve's gate init step runs the
-# training image (Python with boto3), the server the serving image
+# chart -> (the image it runs, values key of the image); llm-serve's init step and server both
+# run the serving image (workloads.serve)
 CHARTS = {
     "llm-train": [("llm-train", "image")],
     "llm-eval": [("llm-eval", "image")],
-    "llm-serve": [("llm-serve", "image"), ("llm-train", "gate.image")],
+    "llm-serve": [("llm-serve", "image")],
 }
 
 
@@ -62,11 +62,7 @@ def chart_values(lock: dict, registry: str, variant: str, partial: bool = False)
             if entry is None:
                 raise ImagesLockError(f"images.lock has no {image}:{variant} (chart {chart}); "
                                       f"build it: python -m infratech.images build --variant {variant}")
-            repository = f"{registry}/{image}"
-            if key == "image":
-                values["image"] = {"repository": repository, "digest": entry["digest"]}
-            else:
-                values.setdefault("gate", {})["image"] = f"{repository}@{entry['digest']}"
+            values[key] = {"repository": f"{registry}/{image}", "digest": entry["digest"]}
         out[chart] = values
     return out
 

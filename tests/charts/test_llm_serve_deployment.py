@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from chart_harness import CHARTS_DIR, GPU_TOLERATION, one, render_error, rendered
+from chart_harness import CHARTS_DIR, GPU_TOLERATION, one, rendered
 
 CI = CHARTS_DIR / "llm-serve" / "ci"
 GATEWAY = CI / "01-gateway-values.yaml"

@@ -66,27 +66,33 @@ def tiny_config(**over) -> dict:
     return cfg
 
 
-def promoted_model(tmp_path: Path, promoted: bool | None = True, **cfg) -> Path:
-    """``tmp_path/model``: a Hugging Face directory of placeholder weights, judged by the real gate
-    (``workloads.gate.decide``: promoted, rejected on perplexity, or ``None``: never judged)."""
+def judge(model: Path, promoted: bool = True) -> dict:
+    """Run the real gate (``workloads.gate.decide``) on ``model`` with crafted results: a held-out
+    perplexity of 5 (promoted) or 500 (rejected) against a maximum of 10. The verdict."""
     from workloads.eval import modelfiles
     from workloads.gate import decide
     from workloads.gate import thresholds
 
+    files = modelfiles.model_files(model)
+    (model / "evaluation").mkdir(exist_ok=True)
+    (model / "evaluation" / "results.json").write_text(json.dumps({
+        "model": {"files": files, "fingerprint": modelfiles.fingerprint(files)}, "suite": {"name": "cpu_smoke"},
+        "scores": {"heldout/perplexity": {"value": 5.0 if promoted else 500.0, "higher_is_better": False}}}))
+    th = model.parent / "th.yaml"
+    th.write_text("max_perplexity: {heldout: 10}\n")
+    return decide.decide(model, *thresholds.load(str(th)))
+
+
+def promoted_model(tmp_path: Path, promoted: bool | None = True, **cfg) -> Path:
+    """``tmp_path/model``: a Hugging Face directory of placeholder weights, judged by the real gate
+    (promoted, rejected on perplexity, or ``None``: never judged)."""
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text(json.dumps(tiny_config(**cfg)))
     (model / "model.safetensors").write_bytes(b"w" * 1000)
     (model / "tokenizer.json").write_text("{}")
     if promoted is not None:
-        files = modelfiles.model_files(model)
-        (model / "evaluation").mkdir()
-        (model / "evaluation" / "results.json").write_text(json.dumps({
-            "model": {"files": files, "fingerprint": modelfiles.fingerprint(files)}, "suite": {"name": "cpu_smoke"},
-            "scores": {"heldout/perplexity": {"value": 5.0 if promoted else 500.0, "higher_is_better": False}}}))
-        th = tmp_path / "th.yaml"
-        th.write_text("max_perplexity: {heldout: 10}\n")
-        decide.decide(model, *thresholds.load(str(th)))
+        judge(model, promoted)
     return model
 
 
