@@ -178,3 +178,45 @@ def test_the_schema_should_offer_exactly_the_gpu_profiles():
     assert schema["properties"]["profile"]["enum"] == ["", *GPU_PROFILES]
     validations = (CHARTS_DIR / "llm-serve" / "templates" / "validations.yaml").read_text()
     assert f"workloads/serve/profiles: {', '.join(GPU_PROFILES)})" in validations
+
+
+# vLLM 0.32's server parses its command line with make_arg_parser(FlexibleArgumentParser()), then
+# validate_parsed_serve_args (vllm/entrypoints/launchers/api_server/entry.py main)
+_VLLM_PARSE = """
+import json, sys
+from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
+from vllm.utils.argparse_utils import FlexibleArgumentParser
+out = {}
+for name, argv in json.loads(sys.argv[1]).items():
+    ns = make_arg_parser(FlexibleArgumentParser()).parse_args(argv)
+    validate_parsed_serve_args(ns)
+    out[name] = {k: getattr(ns, k) for k in ("gpu_memory_utilization", "kv_cache_dtype", "max_num_seqs",
+                 "max_num_batched_tokens", "enable_prefix_caching", "enable_chunked_prefill", "dtype", "max_model_len")}
+print(json.dumps(out))
+"""
+
+
+def test_vllms_own_parser_should_take_each_profiles_rendered_command(publish, pod):
+    """What the rendered server would hand vLLM, read back by the installed vLLM 0.32 (.venv-serve)."""
+    from workloads_fakes import vllm_python_or_skip
+
+    python = vllm_python_or_skip()
+    publish()
+    assert pod.run(container(deployment(), "fetch")).returncode == 0
+    commands = {}
+    for name in GPU_PROFILES:
+        served = pod.run(container(deployment(f"profile={name}"), "vllm"), "--print-command", VLLM_API_KEY="k")
+        assert served.returncode == 0, served.stderr
+        commands[name] = served.stdout.split()[3:]
+    parsed = subprocess.run([python, "-c", _VLLM_PARSE, json.dumps(commands)], capture_output=True, text=True,
+                            timeout=600)
+    assert parsed.returncode == 0, parsed.stderr[-3000:]
+    seen = json.loads(parsed.stdout.strip().splitlines()[-1])
+    for name in GPU_PROFILES:
+        p = prof.load(name)
+        assert seen[name]["gpu_memory_utilization"] == p.gpu_memory_utilization, name
+        assert seen[name]["kv_cache_dtype"] == p.kv_cache_dtype and seen[name]["dtype"] == p.dtype, name
+        assert seen[name]["max_num_seqs"] == p.max_num_seqs, name
+        assert seen[name]["max_num_batched_tokens"] == p.max_num_batched_tokens, name
+        assert seen[name]["enable_prefix_caching"] is p.enable_prefix_caching, name
+        assert seen[name]["enable_chunked_prefill"] is p.enable_chunked_prefill, name
