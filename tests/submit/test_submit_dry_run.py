@@ -110,7 +110,7 @@ def test_a_serving_profile_that_does_not_exist_should_exit_2_naming_the_profiles
     path.write_text(yaml.safe_dump(job))
     code, out, err = submit(project, ["submit", "serve", str(path), "--dry-run"], capsys)
     assert code == 2 and out == ""
-    assert "profile: 'a100' is not a serving profile for GPUs; profiles: h100, l4, l40s" in err
+    assert 'profile: must be a serving profile for GPUs: h100, l4, l40s (workloads/serve/profiles, docs/serving.md) (given: "a100")' in err
 
 
 def test_the_served_profile_should_reach_the_server_and_a_reason_both_steps(project, plan_outputs, capsys, tmp_path):

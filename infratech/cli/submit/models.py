@@ -286,7 +286,7 @@ class ServeJob(_Job):
     def _profile(cls, v: str) -> str:
         known = cluster_profiles()
         if v not in known:
-            raise ValueError(f"{v!r} is not a serving profile for GPUs; profiles: {', '.join(known)} "
+            raise ValueError(f"must be a serving profile for GPUs: {', '.join(known)} "
                              "(workloads/serve/profiles, docs/serving.md)")
         return v
 
