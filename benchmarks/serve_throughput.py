@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["VLLM_API_KEY"] = KEY
     profile = prof.load(args.profile or ("h100" if gpu else "cpu"), port=_free_port(), host="127.0.0.1")
     # random weights were never evaluated: forced, and the notes say so
-    ours = launcher.plan(str(model), profile, served_name="bench", force=True, python=python, log=lambda m: None)
+    ours = launcher.plan(str(model), profile, served_name="bench",
+                         force="random weights for the benchmark, never evaluated", python=python, log=lambda m: None)
     results = {}
     if args.only != "defaults":
         results["ours"] = run(f"profile {profile.name}", ours, work / "ours.log", load, levels,

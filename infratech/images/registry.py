@@ -21,12 +21,12 @@ DEFAULT_LOCK = Path("build") / "images" / "images.lock"
 # where the project publishes its images (abroad: GitHub's registry), the charts' default
 # repositories; a stack with platform.image_registry pulls from its own registry instead
 PUBLIC_REGISTRY = f"ghcr.io/{spec.NAMESPACE}"
-# chart -> (the image it runs, values key of the image) ; llm-serve's gate init step runs the
-# training image (Python with boto3), the server the serving image
+# chart -> (the image it runs, values key of the image); llm-serve's init step and server both
+# run the serving image (workloads.serve)
 CHARTS = {
     "llm-train": [("llm-train", "image")],
     "llm-eval": [("llm-eval", "image")],
-    "llm-serve": [("llm-serve", "image"), ("llm-train", "gate.image")],
+    "llm-serve": [("llm-serve", "image")],
 }
 
 
@@ -70,11 +70,7 @@ def values_for(chart: str, lock: dict, registry: str, variant: str, path: Path =
         if entry is None:
             raise ImagesLockError(f"{path} has no image {image}:{variant} (chart {chart}); "
                                   f"build it with `{make_images(variant)}`")
-        repository = f"{registry}/{image}"
-        if key == "image":
-            values["image"] = {"repository": repository, "digest": entry["digest"]}
-        else:
-            values.setdefault("gate", {})["image"] = f"{repository}@{entry['digest']}"
+        values[key] = {"repository": f"{registry}/{image}", "digest": entry["digest"]}
     return values
 
 

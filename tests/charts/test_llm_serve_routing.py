@@ -80,7 +80,7 @@ def test_ingress_can_be_limited_to_given_peers():
 
 def test_optional_objects_should_go_when_switched_off():
     kinds = {o["kind"] for o in rendered("llm-serve", MINIMAL, namespace="serving")}
-    assert kinds == {"Deployment", "Service", "ConfigMap"}
+    assert kinds == {"Deployment", "Service"}
     assert by_kind(rendered("llm-serve", TEAM, namespace="applied"), "ScaledObject") == []
 
 
@@ -89,21 +89,21 @@ def test_optional_objects_should_go_when_switched_off():
     [
         (["gpu.count=0"], "serving", "at '/gpu/count': minimum"),
         (["autoscaling.maxReplicas=two"], "serving", "at '/autoscaling/maxReplicas': got string, want integer"),
-        (["vllm.gpuMemoryUtilization=2"], "serving", "at '/vllm/gpuMemoryUtilization': maximum"),
-        (["vllm.extraArgs[0]=max-num-seqs=4"], "serving", "at '/vllm/extraArgs/0'"),
+        (["vllm.extraArgs[0]=--max-num-seqs=4"], "serving", "additional properties 'extraArgs' not allowed"),
+        (["profile=a100"], "serving", "at '/profile': value must be one of '', 'h100', 'l4', 'l40s'"),
+        (["profile="], "serving", "profile: required, the serving profile"),
         (["apikey.secretName=x"], "serving", "additional properties 'apikey' not allowed"),
         (["model.uri="], "serving", "model.uri: required"),
         (["model.uri=/models/tiny"], "serving", 'model.uri "/models/tiny": must be an s3:// prefix'),
         (["model.servedName="], "serving", "model.servedName: required"),
         (["apiKey.secretName="], "serving", "apiKey.secretName: required"),
-        (["vllm.tensorParallelSize=2"], "serving", "vllm.tensorParallelSize 2 with gpu.count 1"),
-        (["gate.force=true"], "serving", "gate.force: serving an unpromoted checkpoint needs gate.forceReason"),
-        (["gate.forceReason=because"], "serving", "gate.forceReason is set but gate.force is false"),
+        (["vllm.tensorParallelSize=2"], "serving", "additional properties 'tensorParallelSize' not allowed"),
+        (["forceUnpromoted=because"], "serving", 'forceUnpromoted "because": write out why'),
         (["autoscaling.minReplicas=4"], "serving", "autoscaling.minReplicas 4 is above autoscaling.maxReplicas 3"),
         (["serviceMonitor.enabled=false"], "serving", "autoscaling.enabled needs serviceMonitor.enabled"),
         (["service.port=80"], "serving", "service.port 80: the platform's Ingress sends /v1 to llm-gateway port 8000"),
         (["probes.modelLoadSeconds=5"], "serving", "probes.modelLoadSeconds 5 is shorter than probes.periodSeconds 10"),
-        (["gate.image=ghcr.io/infratech-souveraine/llm-train"], "serving", "gate.image \"ghcr.io/infratech-souveraine/llm-train\": pin it"),
+        (["gate.force=true"], "serving", "additional properties 'gate' not allowed"),
         (["image.tag=latest"], "serving", "image.tag: never latest"),
     ],
 )

@@ -105,6 +105,30 @@ def test_a_bad_job_file_should_exit_2_naming_the_field(project, plan_outputs, ca
     assert "gpus.per_node: must be a whole number" in err
 
 
+def test_a_serving_profile_that_does_not_exist_should_exit_2_naming_the_profiles(project, plan_outputs, capsys, tmp_path):
+    job = yaml.safe_load((EXAMPLES / "serve-tiny.yaml").read_text())
+    job["profile"] = "a100"
+    path = tmp_path / "a100.yaml"
+    path.write_text(yaml.safe_dump(job))
+    code, out, err = submit(project, ["submit", "serve", str(path), "--dry-run"], capsys)
+    assert code == 2 and out == ""
+    assert 'profile: must be a serving profile for GPUs: h100, l4, l40s (workloads/serve/profiles, docs/serving.md) (given: "a100")' in err
+
+
+def test_the_served_profile_should_reach_the_server_and_a_reason_both_steps(project, plan_outputs, capsys, tmp_path):
+    job = yaml.safe_load((EXAMPLES / "serve-tiny.yaml").read_text())
+    job |= {"profile": "l4", "force_unpromoted": "A/B test against run 6, approved by the lead"}
+    path = tmp_path / "l4.yaml"
+    path.write_text(yaml.safe_dump(job))
+    code, out, err = submit(project, ["submit", "serve", str(path), "--dry-run"], capsys)
+    assert code == 0, err
+    [deployment] = [d for d in render.documents(out) if d["kind"] == "Deployment"]
+    spec = deployment["spec"]["template"]["spec"]
+    assert "--profile=l4" in spec["containers"][0]["args"]
+    for c in spec["initContainers"] + spec["containers"]:
+        assert c["args"][-1] == "--force-unpromoted=A/B test against run 6, approved by the lead", c["name"]
+
+
 def test_a_gpu_model_the_stack_lacks_should_exit_2(project, plan_outputs, capsys, tmp_path):
     job = yaml.safe_load((EXAMPLES / "train-tiny.yaml").read_text())
     job["gpus"]["model"] = "b200"
@@ -166,7 +190,7 @@ def test_submission_should_apply_every_object_dependencies_first(project, plan_o
     code, out, err = submit(project, ["submit", "serve", str(EXAMPLES / "serve-tiny.yaml"), "--outputs", "plan"], capsys, cluster)
     assert code == 0, err
     kinds = [obj["kind"] for obj, _ in cluster.applied]
-    assert kinds == ["ConfigMap", "Service", "NetworkPolicy", "PodDisruptionBudget", "ServiceMonitor", "Deployment", "ScaledObject"]
+    assert kinds == ["Service", "NetworkPolicy", "PodDisruptionBudget", "ServiceMonitor", "Deployment", "ScaledObject"]
     assert all(dry is False for _, dry in cluster.applied)
     assert "Deployment/tiny applied" in out
 

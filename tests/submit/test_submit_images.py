@@ -68,12 +68,11 @@ def test_a_cpu_evaluation_runs_the_cpu_build_and_variant_chooses_another(project
     assert images_run(out) == {f"ghcr.io/infratech-souveraine/llm-eval@{digests['llm-eval:cuda']}"}
 
 
-def test_serving_runs_the_serving_image_and_its_gate_step_the_training_image(project, default_plan, built_images, capsys):
+def test_serving_runs_the_serving_image_in_its_init_step_and_its_server(project, default_plan, built_images, capsys):
     _, digests = built_images
     code, out, err = submit(project, ["submit", "serve", str(EXAMPLES / "serve-tiny.yaml"), "--dry-run"], capsys)
     assert code == 0, err
-    assert images_run(out) == {f"ghcr.io/infratech-souveraine/llm-serve@{digests['llm-serve:cuda']}",
-                          f"ghcr.io/infratech-souveraine/llm-train@{digests['llm-train:cuda']}"}
+    assert images_run(out) == {f"ghcr.io/infratech-souveraine/llm-serve@{digests['llm-serve:cuda']}"}
 
 
 def test_without_images_lock_it_names_the_file_the_image_and_make_images(project, default_plan, tmp_path, capsys):

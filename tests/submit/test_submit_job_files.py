@@ -13,7 +13,8 @@ from infratech.cli.submit.models import JobFileError
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "jobs"
 TRAIN = {"name": "tiny", "team": "pretraining", "data_classification": "internal", "recipe": "debug_tiny"}
 EVAL = {"name": "tiny-eval", "team": "pretraining", "data_classification": "internal", "checkpoint": "s3://@checkpoints/p/tiny/export", "tasks": ["arc_fr"]}
-SERVE = {"name": "tiny", "team": "pretraining", "data_classification": "internal", "model": "s3://@checkpoints/p/tiny/export"}
+SERVE = {"name": "tiny", "team": "pretraining", "data_classification": "internal", "model": "s3://@checkpoints/p/tiny/export",
+         "profile": "l40s"}
 
 
 def problems(kind, data):
@@ -76,6 +77,10 @@ def test_missing_fields_should_all_be_reported_at_once():
         ("serve", {**SERVE, "force_unpromoted": "yes"}, "force_unpromoted: write out why"),
         ("serve", {**SERVE, "model": "/models/tiny"}, "model: must be an s3:// location"),
         ("serve", {**SERVE, "replicas": {"minimum": 1}}, "replicas.minimum: is not a known key; allowed: min, max, autoscale"),
+        ("serve", {**SERVE, "profile": "a100"}, "profile: must be a serving profile for GPUs: h100, l4, l40s (workloads/serve/profiles, docs/serving.md) (given: \"a100\")"),
+        ("serve", {**SERVE, "profile": "cpu"}, "profile: must be a serving profile for GPUs: h100, l4, l40s (workloads/serve/profiles, docs/serving.md) (given: \"cpu\")"),
+        ("serve", {k: v for k, v in SERVE.items() if k != "profile"}, "profile: is required"),
+        ("serve", {**SERVE, "max_model_len": 2048}, "max_model_len: is not a known key"),
     ],
 )
 def test_eval_and_serve_problems_should_name_the_field(kind, data, expected):

@@ -61,10 +61,12 @@ def test_train_values_should_carry_queue_runtime_flavour_and_checkpoints(outputs
 
 
 def test_serving_should_default_to_the_inference_pool_and_serving_namespace(outputs):
-    job = models.parse("serve", {"name": "tiny", "team": "pretraining", "data_classification": "internal", "model": "s3://@checkpoints/p/t/export"})
+    job = models.parse("serve", {"name": "tiny", "team": "pretraining", "data_classification": "internal", "model": "s3://@checkpoints/p/t/export",
+                                  "profile": "l40s"})
     rel = values.release("serve", job, target(outputs), CHARTS)
     assert rel.namespace == "serving" and rel.values["gpu"]["model"] == "l40s"
     assert rel.values["service"]["gatewayNamespace"] == "serving"
+    assert rel.values["profile"] == "l40s"
     assert rel.values["model"]["servedName"] == "tiny"
 
 

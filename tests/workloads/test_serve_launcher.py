@@ -16,38 +16,13 @@ from workloads import objectstore
 from workloads.errors import UserError
 from workloads.eval import modelfiles
 from workloads.gate import decide as gate
-from workloads.gate import thresholds as th_mod
 from workloads.serve import fetch as fetch_mod
 from workloads.serve import launcher
 from workloads.serve import profile as prof
 from workloads_fakes import FakeS3
+from workloads_fakes import promoted_model as model_dir
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def tiny_config(**over) -> dict:
-    cfg = {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 2, "num_key_value_heads": 1,
-           "max_position_embeddings": 128, "vocab_size": 512}
-    cfg.update(over)
-    return cfg
-
-
-def model_dir(tmp_path: Path, promoted: bool | None = True, **cfg) -> Path:
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text(json.dumps(tiny_config(**cfg)))
-    (model / "model.safetensors").write_bytes(b"w" * 1000)
-    (model / "tokenizer.json").write_text("{}")
-    if promoted is not None:
-        files = modelfiles.model_files(model)
-        (model / "evaluation").mkdir()
-        (model / "evaluation" / "results.json").write_text(json.dumps({
-            "model": {"files": files, "fingerprint": modelfiles.fingerprint(files)}, "suite": {"name": "cpu_smoke"},
-            "scores": {"heldout/perplexity": {"value": 5.0 if promoted else 500.0, "higher_is_better": False}}}))
-        th = tmp_path / "th.yaml"
-        th.write_text("max_perplexity: {heldout: 10}\n")
-        gate.decide(model, *th_mod.load(str(th)))
-    return model
 
 
 @pytest.fixture
@@ -103,10 +78,13 @@ def test_a_cuda_profile_needs_its_memory_fraction(tmp_path):
 
 def test_an_unpromoted_model_is_refused_with_the_gates_reasons_unless_forced(tmp_path, key):
     model = model_dir(tmp_path, promoted=False)
-    with pytest.raises(UserError, match=r"refusing to serve .*heldout/perplexity = 500.0 \(maximum 10.0\).*--force"):
+    with pytest.raises(UserError, match=r"refusing to serve .*heldout/perplexity = 500.0 \(maximum 10.0\).*--force-unpromoted"):
         launcher.plan(str(model), prof.load("cpu"))
-    forced = launcher.plan(str(model), prof.load("cpu"), force=True)
-    assert not forced.promoted and "did not promote (--force)" in forced.notes[0]
+    with pytest.raises(UserError, match="refusing to serve"):  # forced without a reason is not forced
+        launcher.plan(str(model), prof.load("cpu"), force="  ")
+    forced = launcher.plan(str(model), prof.load("cpu"), force="A/B test against run 6")
+    assert not forced.promoted
+    assert "did not promote, forced: A/B test against run 6 (not promoted: rejected by the gate" in forced.notes[0]
 
 
 def test_a_model_never_gated_is_refused(tmp_path, key):
@@ -208,9 +186,12 @@ def test_cli_refuses_and_prints_the_command(tmp_path, key):
                                     capture_output=True, text=True, timeout=120)
     refused = run(str(unpromoted), "--profile", "cpu", "--print-command")
     assert refused.returncode == 2 and "refusing to serve" in refused.stderr and "Traceback" not in refused.stderr
-    forced = run(str(unpromoted), "--profile", "cpu", "--print-command", "--force", "--port", "9001")
-    assert forced.returncode == 0 and "--port 9001" in forced.stdout and "NOTE serving a model the gate did not" \
-        in forced.stderr
+    bare = run(str(unpromoted), "--profile", "cpu", "--print-command", "--force", "--port", "9001")
+    assert bare.returncode == 2 and "--force" in bare.stderr  # no flag without a reason
+    forced = run(str(unpromoted), "--profile", "cpu", "--print-command", "--force-unpromoted", "A/B test",
+                 "--port", "9001")
+    assert forced.returncode == 0 and "--port 9001" in forced.stdout
+    assert "NOTE serving a model the gate did not promote, forced: A/B test" in forced.stderr
     listed = run("--list-profiles")
     assert listed.returncode == 0 and listed.stdout.split()[::1][0] == "cpu"
 
@@ -247,3 +228,28 @@ def test_no_gpu_profile_caps_the_decode_batch_below_vllms_own_default(profile, c
     default_seqs, _ = json.loads(out.stdout.strip().splitlines()[-1])
     p = prof.load(profile)
     assert p.max_num_seqs is None or p.max_num_seqs >= default_seqs, (p.max_num_seqs, default_seqs)
+
+
+def test_an_unpromoted_prefix_is_refused_before_its_weights_are_downloaded(tmp_path, s3):
+    model = model_dir(tmp_path, promoted=False)
+    objectstore.upload_dir(model, "s3://ckpt/rejected", last=("promotion.json",))
+    s3.calls.clear()
+    with pytest.raises(UserError, match=r"refusing to serve s3://ckpt/rejected: rejected by the gate .*perplexity"):
+        launcher.prepare("s3://ckpt/rejected", tmp_path / "dest", exact=True, log=lambda m: None)
+    assert not [c for c in s3.calls if c.startswith("download")]
+    local, promoted, notes = launcher.prepare("s3://ckpt/rejected", tmp_path / "dest", exact=True,
+                                              force="canary for the tokenizer fix", log=lambda m: None)
+    assert local == tmp_path / "dest" and not promoted and (local / "model.safetensors").is_file()
+    assert notes and "forced: canary for the tokenizer fix" in notes[0]
+
+
+def test_a_replica_states_its_gpus_and_probe_time_over_the_profile(tmp_path, key):
+    model = model_dir(tmp_path, num_attention_heads=4, hidden_size=128)
+    run = subprocess.run([sys.executable, "-m", "workloads.serve", str(model), "--profile", "l40s", "--print-command",
+                          "--tensor-parallel-size=4", "--startup-timeout=1800"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "--tensor-parallel-size 4" in run.stdout
+    odd = subprocess.run([sys.executable, "-m", "workloads.serve", str(model), "--profile", "l40s", "--print-command",
+                          "--tensor-parallel-size=3"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert odd.returncode == 2 and "4 attention heads cannot be split over tensor_parallel_size 3" in odd.stderr

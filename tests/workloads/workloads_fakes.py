@@ -58,6 +58,44 @@ class FakeS3:
         Path(Filename).write_bytes(self._get(Bucket, Key))
 
 
+def tiny_config(**over) -> dict:
+    """config.json of a tiny Llama (head_dim 32: vLLM's CPU attention takes it)."""
+    cfg = {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 2, "num_key_value_heads": 1,
+           "max_position_embeddings": 128, "vocab_size": 512}
+    cfg.update(over)
+    return cfg
+
+
+def judge(model: Path, promoted: bool = True) -> dict:
+    """Run the real gate (``workloads.gate.decide``) on ``model`` with crafted results: a held-out
+    perplexity of 5 (promoted) or 500 (rejected) against a maximum of 10. The verdict."""
+    from workloads.eval import modelfiles
+    from workloads.gate import decide
+    from workloads.gate import thresholds
+
+    files = modelfiles.model_files(model)
+    (model / "evaluation").mkdir(exist_ok=True)
+    (model / "evaluation" / "results.json").write_text(json.dumps({
+        "model": {"files": files, "fingerprint": modelfiles.fingerprint(files)}, "suite": {"name": "cpu_smoke"},
+        "scores": {"heldout/perplexity": {"value": 5.0 if promoted else 500.0, "higher_is_better": False}}}))
+    th = model.parent / "th.yaml"
+    th.write_text("max_perplexity: {heldout: 10}\n")
+    return decide.decide(model, *thresholds.load(str(th)))
+
+
+def promoted_model(tmp_path: Path, promoted: bool | None = True, **cfg) -> Path:
+    """``tmp_path/model``: a Hugging Face directory of placeholder weights, judged by the real gate
+    (promoted, rejected on perplexity, or ``None``: never judged)."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(tiny_config(**cfg)))
+    (model / "model.safetensors").write_bytes(b"w" * 1000)
+    (model / "tokenizer.json").write_text("{}")
+    if promoted is not None:
+        judge(model, promoted)
+    return model
+
+
 def process_tree(pid: int) -> list[int]:
     """``pid`` and all its descendants (from /proc): torchrun starts its workers in their own
     sessions, so a process-group kill would miss them."""

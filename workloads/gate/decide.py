@@ -112,6 +112,14 @@ def decide(model_dir: str | Path, th: Thresholds, source: dict, registry: Option
     return verdict
 
 
+def rejection(verdict: dict) -> list[str]:
+    """Why a verdict does not promote (empty: it does): the gate's own reasons, or that it says no."""
+    if verdict.get("verdict") == "promoted":
+        return []
+    return [f"rejected by the gate on {verdict.get('decided_at')}: {r}" for r in verdict.get("reasons", [])] or [
+        f"the verdict is {verdict.get('verdict')!r}, not 'promoted'"]
+
+
 def status(model_dir: str | Path) -> tuple[bool, list[str], Optional[dict]]:
     """(promoted and still the same files?, why not, the verdict): what serving asks before start."""
     model_dir = Path(model_dir)
@@ -120,9 +128,7 @@ def status(model_dir: str | Path) -> tuple[bool, list[str], Optional[dict]]:
         return False, [f"{model_dir} was never through the gate (no {PROMOTION_FILE}); run "
                        f"`python -m workloads.eval` then `python -m workloads.gate decide` on it"], None
     verdict = json.loads(path.read_text(encoding="utf-8"))
-    reasons = []
-    if verdict.get("verdict") != "promoted":
-        reasons += [f"rejected by the gate on {verdict.get('decided_at')}: {r}" for r in verdict.get("reasons", [])]
+    reasons = rejection(verdict)
     diff = modelfiles.differences(verdict["model"]["files"], modelfiles.model_files(model_dir))
     if diff:
         reasons.append("the files differ from those the gate judged: " + "; ".join(diff))

@@ -24,15 +24,27 @@ class ChecksumError(UserError):
     pass
 
 
-def fetch(uri: str, cache_dir: str | Path, log: Callable[[str], None] = print, exact: bool = False) -> Path:
-    """Local directory holding the verified files of the model at ``uri`` (an ``s3://`` prefix):
-    ``cache_dir/<fingerprint>``, or ``cache_dir`` itself with ``exact``."""
+def read_verdict(uri: str) -> tuple[bytes, dict]:
+    """The ``promotion.json`` published with the model at ``uri``: its bytes and its content."""
     verdict_uri = objectstore.join(uri, PROMOTION_FILE)
     if not objectstore.exists(verdict_uri):
         raise UserError(f"{uri}: no {PROMOTION_FILE}; without the digests the gate records, the files cannot be "
-                        "verified (publish with `python -m workloads.gate publish`, which runs after the gate)")
+                        "verified (evaluate it with `python -m workloads.eval --gate`, or publish it with "
+                        "`python -m workloads.gate publish`, which runs after the gate)")
     raw = objectstore.read_bytes(verdict_uri)
-    verdict = json.loads(raw)
+    try:
+        verdict = json.loads(raw)
+        verdict["model"]["files"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"{verdict_uri}: not a verdict of `python -m workloads.gate` (no model.files with the "
+                        "sha256 of each file)") from None
+    return raw, verdict
+
+
+def fetch(uri: str, cache_dir: str | Path, log: Callable[[str], None] = print, exact: bool = False) -> Path:
+    """Local directory holding the verified files of the model at ``uri`` (an ``s3://`` prefix):
+    ``cache_dir/<fingerprint>``, or ``cache_dir`` itself with ``exact``."""
+    raw, verdict = read_verdict(uri)
     files = verdict["model"]["files"]
     dest = Path(cache_dir) if exact else Path(cache_dir) / verdict["model"]["fingerprint"][:16]
     dest.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 ``plan`` does every check that can fail before a minute of model loading: the model is fetched
 and verified (object storage) or found (local), the promotion verdict is read (refused unless
-``force``), the architecture is checked against what the device's vLLM supports, the API key is
+forced with a reason; ``prepare``, which the llm-serve chart's init step runs alone), the architecture is checked against what the device's vLLM supports, the API key is
 found. ``Server`` runs the plan in its own process group and health-checks it: ``/health`` answers
 200, then ``/v1/models`` (with the key) lists the served name.
 """
@@ -24,7 +24,7 @@ from typing import Callable, Optional
 from .. import objectstore
 from ..errors import UserError
 from ..eval import modelfiles
-from ..gate.decide import status
+from ..gate.decide import rejection, status
 from .profile import Profile, vllm_args
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,22 +105,45 @@ class Plan:
         return " ".join(self.command)
 
 
-def plan(model: str, profile: Profile, *, served_name: Optional[str] = None, force: bool = False,
-         cache_dir: str | Path = "build/serve-cache", api_key_file: Optional[str] = None,
-         python: Optional[str] = None, log: Callable[[str], None] = print) -> Plan:
-    if objectstore.is_remote(model):
-        from .fetch import fetch
+def admit(model: str, promoted: bool, reasons: list[str], force: Optional[str]) -> list[str]:
+    """Notes for a model that may be served; UserError, with the gate's reasons, for one that may
+    not: unpromoted and not forced with a reason (``force``: why it is served anyway)."""
+    if promoted:
+        return []
+    why = "; ".join(reasons)
+    if force is None or not force.strip():
+        raise UserError(f"refusing to serve {model}: {why}. (--force-unpromoted REASON serves it anyway, "
+                        "and logs the reason)")
+    return [f"serving a model the gate did not promote, forced: {force.strip()} (not promoted: {why})"]
 
-        local = fetch(model, cache_dir, log=log)
+
+def prepare(model: str, cache_dir: str | Path, *, force: Optional[str] = None, exact: bool = False,
+            log: Callable[[str], None] = print) -> tuple[Path, bool, list[str]]:
+    """The local directory of ``model`` once admitted, whether it is promoted, and notes.
+
+    An ``s3://`` model is refused on its published verdict before a byte of weights is downloaded,
+    then fetched into ``cache_dir`` (``cache_dir/<fingerprint>``, or ``cache_dir`` itself with
+    ``exact``: the init step of charts/llm-serve) with every file checked against its sha256. Then,
+    local or fetched, the directory itself is judged (``workloads.gate.decide.status``: the verdict,
+    and files identical to those the gate judged). The chart's init step and its server run this,
+    as the launcher does on a laptop."""
+    if objectstore.is_remote(model):
+        from .fetch import fetch, read_verdict
+
+        published = rejection(read_verdict(model)[1])
+        admit(model, not published, published, force)
+        local = fetch(model, cache_dir, log=log, exact=exact)
     else:
         local = modelfiles.check_hf_dir(model)
     promoted, reasons, _ = status(local)
-    notes: list[str] = []
-    if not promoted:
-        why = "; ".join(reasons)
-        if not force:
-            raise UserError(f"refusing to serve {model}: {why}. (--force serves it anyway, and says so)")
-        notes.append(f"serving a model the gate did not promote (--force): {why}")
+    return local, promoted, admit(model, promoted, reasons, force)
+
+
+def plan(model: str, profile: Profile, *, served_name: Optional[str] = None, force: Optional[str] = None,
+         cache_dir: str | Path = "build/serve-cache", api_key_file: Optional[str] = None,
+         python: Optional[str] = None, log: Callable[[str], None] = print) -> Plan:
+    """Every check, then the vLLM command; ``force`` is the reason to serve an unpromoted model."""
+    local, promoted, notes = prepare(model, cache_dir, force=force, log=log)
     length, more = preflight(local, profile)
     notes += more
     name = served_name or profile.served_model_name or local.resolve().name

@@ -72,6 +72,12 @@ def available() -> list[str]:
     return shipped_names(PROFILES_DIR)
 
 
+def cluster_profiles() -> list[str]:
+    """The shipped GPU profiles: what charts/llm-serve's ``profile`` and ``infratech submit serve``
+    accept (the CPU profile is for tests and laptops)."""
+    return [name for name in available() if load(name).device == "cuda"]
+
+
 def load(name_or_path: str, **overrides) -> Profile:
     """A profile by name or path; ``overrides`` (port, host, served_model_name...) replace its values."""
     path = shipped_yaml(name_or_path, PROFILES_DIR, "serving profile")

@@ -25,10 +25,6 @@ the Service is the platform's gateway in its namespace (see llm-serve.serviceNam
 {{- end -}}
 {{- end -}}
 
-{{- define "llm-serve.tensorParallelSize" -}}
-{{- if gt (int .Values.vllm.tensorParallelSize) 0 -}}{{ int .Values.vllm.tensorParallelSize }}{{- else -}}{{ int .Values.gpu.count }}{{- end -}}
-{{- end -}}
-
 {{/* What selects the replicas: stable across upgrades. */}}
 {{- define "llm-serve.selectorLabels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}

@@ -8,8 +8,8 @@ for GPUs, else ``cpu`` (``--variant`` chooses). A stack without a registry of it
 where the project publishes (abroad), and the submission says so.
 
 The explicit override is ``--image REF`` (or the job file's ``image:``): the job's container runs
-that reference and images.lock is not read; the serving chart's gate step then keeps the chart's
-default image, and the submission says so too.
+that reference and images.lock is not read (for llm-serve, both its init step and its server,
+which run the same serving code).
 """
 
 from __future__ import annotations
@@ -57,13 +57,9 @@ def pinned(
         except ValueError as exc:
             raise JobFileError("command line", [f"--image: {override!r}: {exc}"]) from None
         notes = [f"{chart} runs {override} as given by --image; {lock_path} is not read"]
-        if kind == "serve":
-            notes.append("the gate step of llm-serve keeps the chart's default image")
         return Pinned({"image": {"repository": image.repository, "tag": image.tag, "digest": image.digest}}, tuple(notes))
     if job.image is not None:  # the job file's own choice, already in its values
         notes = [f"{chart} runs {job.image} as the job file {source} names it; {lock_path} is not read"]
-        if kind == "serve":
-            notes.append("the gate step of llm-serve keeps the chart's default image")
         return Pinned({}, tuple(notes))
     variant = variant or variant_of(kind, job)
     if not lock_path.is_file():

@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from workloads.serve.profile import cluster_profiles
+
 from ... import imageref
 from ...validation import problems
 
@@ -261,10 +263,10 @@ class ServeJob(_Job):
     """``infratech submit serve``: serve a promoted checkpoint with vLLM behind the gateway."""
 
     model: str
+    profile: str  # a GPU serving profile of workloads/serve/profiles: vLLM's flags
     served_name: Optional[str] = None  # None: the job's name
     gpus: Gpus = Gpus()
     replicas: Replicas = Replicas()
-    max_model_len: Optional[int] = Field(None, ge=1, strict=True)
     api_key_secret: str = "llm-gateway-api-key"
     namespace: Optional[str] = None  # None: the stack's serving namespace
     force_unpromoted: Optional[str] = None  # a reason: serve although the gate said no
@@ -278,6 +280,15 @@ class ServeJob(_Job):
     @classmethod
     def _location(cls, v: str) -> str:
         return _s3(v)
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str) -> str:
+        known = cluster_profiles()
+        if v not in known:
+            raise ValueError(f"must be a serving profile for GPUs: {', '.join(known)} "
+                             "(workloads/serve/profiles, docs/serving.md)")
+        return v
 
     @field_validator("api_key_secret", "namespace")
     @classmethod

@@ -106,6 +106,7 @@ def serve_values(job: ServeJob, t: Target, defaults: dict[str, Any], source: str
     values = _common(job, t, defaults)
     values.update(
         model={"uri": job.model, "servedName": job.served_name or job.name},
+        profile=job.profile,
         gpu={**defaults["gpu"], "model": model, "count": job.gpus.count},
         apiKey={**defaults["apiKey"], "secretName": job.api_key_secret},
         autoscaling={**defaults["autoscaling"], "enabled": job.replicas.autoscale, "minReplicas": job.replicas.min, "maxReplicas": job.replicas.max},
@@ -114,10 +115,8 @@ def serve_values(job: ServeJob, t: Target, defaults: dict[str, Any], source: str
     )
     if t.serving_namespace:
         values["service"] = {**defaults["service"], "gatewayNamespace": t.serving_namespace}
-    if job.max_model_len is not None:
-        values["vllm"] = {**defaults["vllm"], "maxModelLen": job.max_model_len}
     if job.force_unpromoted is not None:
-        values["gate"] = {**defaults["gate"], "force": True, "forceReason": job.force_unpromoted}
+        values["forceUnpromoted"] = job.force_unpromoted
     if job.resources is not None:
         values["resources"] = job.resources.values(defaults["resources"])
     return values
