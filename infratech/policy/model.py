@@ -23,6 +23,9 @@ class Resource:
     name: str
     urn: str
     props: dict[str, Any]
+    # the urns this resource depends on (what ties an allow-list to the cluster it restricts: a
+    # resource's id is unknown until creation, so the dependency is what both the plan and the pack see)
+    dependencies: tuple[str, ...] = ()
 
     @property
     def package(self) -> str:

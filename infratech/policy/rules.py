@@ -15,6 +15,7 @@ from .. import imageref
 from ..state import ABROAD_SECRETS, SECRETS_PROVIDERS
 from .model import COMPUTED, SECRET, Resource, Rule, Settings, Stack
 from .network import api_restricted, deployer_reaches_api, no_open_admin_ingress
+from .storage import bucket_not_public
 
 EU_COUNTRIES = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
@@ -26,7 +27,7 @@ GPU_TAINT = "nvidia.com/gpu"
 _EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 # chart values that name where a credential is, not the credential (grafana.admin.passwordKey)
 REFERENCE_KEYS = frozenset({"existingSecret", "userKey", "passwordKey", "secretKeyRef", "privateKeySecretRef"})
-_SECRETISH = re.compile(r"(secret|password|passwd|token|accesskey|access_key|privatekey|private_key)", re.IGNORECASE)
+_SECRETISH = re.compile(r"(secret|password|passwd|token|accesskey|access_key|privatekey|private_key|apikey|api_key)", re.IGNORECASE)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -236,14 +237,6 @@ def budget(stack: Stack) -> list[str]:
 
 
 # -- resource rules --------------------------------------------------------------------------------
-def bucket_not_public(res: Resource, settings: Settings) -> list[str]:
-    if res.type in ("scaleway:object/bucket:Bucket", "scaleway:object/bucketAcl:BucketAcl"):
-        acl = res.props.get("acl")
-        if isinstance(acl, str) and acl.startswith(("public", "authenticated")):
-            return [f"{res.label()}: ACL {acl!r} opens the bucket beyond its owner; use private"]
-    return []
-
-
 def gpu_pools_tainted(res: Resource, settings: Settings) -> list[str]:
     pool = _pool_labels_taints(res)
     if pool is None:
@@ -294,8 +287,8 @@ def no_latest_images(res: Resource, settings: Settings) -> list[str]:
             why = imageref.pin_problem(value)
             if why:
                 problems.append(f"{res.label()}: {path} {value!r} {why}; pin a version or digest")
-        if leaf == "tag" and value == "latest":
-            problems.append(f"{res.label()}: {path} is 'latest'; pin a version")
+        if leaf == "tag" and isinstance(value, str) and imageref.moving_tag_problem(value):
+            problems.append(f"{res.label()}: {path} {imageref.moving_tag_problem(value)}; pin a version")
     return problems
 
 
@@ -320,7 +313,26 @@ def secrets_as_secrets(res: Resource, settings: Settings) -> list[str]:
                 and value not in ("", SECRET, COMPUTED)
             ):
                 problems.append(f"{res.label()}: values.{path} is a credential in plain text")
+    if res.package == "kubernetes" and res.type != "kubernetes:core/v1:Secret":
+        where = "values." if res.type == "kubernetes:helm.sh/v3:Release" else ""
+        for path, name, value in _env_values(res.props.get("values") if where else res.props):
+            problems.append(f"{res.label()}: {where}{path} sets {name} in plain text; take it from a Secret (valueFrom.secretKeyRef)")
     return problems
+
+
+def _env_values(value: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
+    """Environment entries (``{name, value}``, the Kubernetes EnvVar shape charts copy into their
+    ``env`` values) whose name says credential and whose value is written out."""
+    if isinstance(value, dict):
+        name, plain = value.get("name"), value.get("value")
+        if (isinstance(name, str) and _SECRETISH.search(name.replace("_", "")) and isinstance(plain, str)
+                and plain not in ("", SECRET, COMPUTED)):
+            yield f"{path}.value", name, plain
+        for k, v in value.items():
+            yield from _env_values(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _env_values(v, f"{path}[{i}]")
 
 
 # -- the registry ----------------------------------------------------------------------------------
@@ -338,7 +350,8 @@ RULES: tuple[Rule, ...] = (
     Rule("bucket-encryption-versioning", "Object-storage buckets are encrypted at rest and versioned.",
          "Leave object_storage.buckets[].encryption and versioning on (the defaults).",
          "ANSSI guidance on data protection at rest; recovery from overwrite or deletion", "stack", bucket_encryption_versioning),
-    Rule("bucket-not-public", "No bucket has a public ACL.", "Use the private ACL; share data through credentials.",
+    Rule("bucket-not-public", "No bucket or object is readable without a credential: no public ACL or grant, no policy allowing Principal '*'.",
+         "Use the private ACL, grant and allow named principals only; share data through credentials.",
          "ANSSI: no data exposed without authentication", "resource", bucket_not_public),
     Rule("api-restricted", "A public Kubernetes API endpoint answers only listed networks.",
          "List the networks that need the API in <provider>.api_allowed_cidrs.",

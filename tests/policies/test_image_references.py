@@ -30,6 +30,8 @@ UNPINNED = [  # parse refuses, CEL refuses
     "ghcr.io/infratech-souveraine/llm-train:latest",
     "registry.example.fr:5000/team/vllm-openai",
     "vllm/vllm-openai",
+    "ghcr.io/infratech-souveraine/llm-train:main",
+    "registry.example.fr:5000/team/vllm-openai:nightly",
 ]
 MALFORMED = [  # pinned, but not a full reference: parse and the charts refuse, CEL judges the pin only
     "llm-train:0.1.0",
@@ -91,3 +93,12 @@ def test_the_parser_and_the_charts_state_the_same_patterns():
         assert patterns["repository"] == f"^{imageref.REPOSITORY}$"
         assert patterns["digest"] == f"^({imageref.DIGEST})?$"
         assert patterns["tag"] == f"^({imageref.TAG})?$"
+
+
+@pytest.mark.parametrize("tag", imageref.MOVING_TAGS)
+def test_every_moving_tag_is_refused_by_the_parser_and_the_admission_policy(tag):
+    for spelled in (tag, tag.upper()):
+        ref = f"ghcr.io/infratech-souveraine/llm-train:{spelled}"
+        assert imageref.pin_problem(ref) == f"uses :{spelled}, a moving tag"
+        assert not _cel_admits(ref), ref
+    assert _cel_admits(f"ghcr.io/infratech-souveraine/llm-train:{tag}-1.2.0"), "a release tag that starts with a moving word is pinned"

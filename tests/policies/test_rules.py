@@ -3,6 +3,7 @@ stacks pass; a stack outside France is stopped with the resource and the rule na
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,9 @@ from infratech.state import describe, s3_url
 FR = Settings()
 
 
-def res(type_: str, resource_name: str = "r", **props) -> Resource:
-    return Resource(type=type_, name=resource_name, urn=f"urn:pulumi:s::p::{type_}::{resource_name}", props=props)
+def res(type_: str, resource_name: str = "r", depends_on: tuple[Resource, ...] = (), **props) -> Resource:
+    return Resource(type=type_, name=resource_name, urn=f"urn:pulumi:s::p::{type_}::{resource_name}", props=props,
+                    dependencies=tuple(d.urn for d in depends_on))
 
 
 def stack(*resources: Resource, outputs=None, settings: Settings = FR) -> Stack:
@@ -29,7 +31,16 @@ def stack(*resources: Resource, outputs=None, settings: Settings = FR) -> Stack:
 
 LABELS = {"owner": "platform", "team": "ml-platform", "cost-centre": "ml"}
 OVH_KUBE = res("ovh:CloudProject/kube:Kube", "mks", region="GRA11")
-OVH_ALLOW = res("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions", "allow", ips=["203.0.113.0/24"])
+OVH_ALLOW = res("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions", "allow", depends_on=(OVH_KUBE,), kubeId=COMPUTED,
+               ips=["203.0.113.0/24"])
+SCW_KAPSULE = res("scaleway:kubernetes/cluster:Cluster", "k", region="fr-par")
+SCW_ACL = res("scaleway:kubernetes/acl:Acl", "acl", depends_on=(SCW_KAPSULE,), clusterId=COMPUTED,
+              aclRules=[{"ip": "203.0.113.0/24"}])
+SG = "scaleway:instance/securityGroup:SecurityGroup"
+
+
+def sg(*rules: dict, default: str = "drop") -> Resource:
+    return res(SG, "sg", inboundDefaultPolicy=default, inboundRules=list(rules))
 GPU_POOL = res(
     "ovh:CloudProject/kubeNodePool:KubeNodePool", "h100", flavorName="h100-380",
     template={"metadata": {"labels": LABELS}, "spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]}},
@@ -46,7 +57,7 @@ OUTPUTS = {"provider": "ovh", "kubeconfig": SECRET, "object_store": {"access_key
 
 
 def with_props(r: Resource, **props) -> Resource:
-    return Resource(r.type, r.name, r.urn, {**r.props, **props})
+    return Resource(r.type, r.name, r.urn, {**r.props, **props}, r.dependencies)
 
 
 def violations(rule_id: str, target, settings: Settings = FR) -> list[str]:
@@ -87,20 +98,46 @@ CASES = {
             ("Scaleway unversioned", stack(with_props(SCW_BUCKET, versioning={"enabled": False}), SCW_SSE)),
         ],
     ),
-    "bucket-not-public": (SCW_BUCKET, [("public-read ACL", with_props(SCW_BUCKET, acl="public-read"))]),
+    "bucket-not-public": (
+        SCW_BUCKET,
+        [("public-read ACL", with_props(SCW_BUCKET, acl="public-read")),
+         ("Scaleway bucket policy to Principal *", res("scaleway:object/bucketPolicy:BucketPolicy", "p", bucket="x-data", policy=json.dumps(
+             {"Version": "2023-04-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "x-data/*"}]}))),
+         ("Scaleway bucket policy to {SCW: *}", res("scaleway:object/bucketPolicy:BucketPolicy", "p", bucket="x-data", policy=json.dumps(
+             {"Statement": {"Effect": "Allow", "Principal": {"SCW": "*"}, "Action": ["s3:ListBucket"], "Resource": "x-data"}}))),
+         ("OVH user policy to Principal *", res("ovh:CloudProject/s3Policy:S3Policy", "p", userId="u", policy=json.dumps(
+             {"Statement": [{"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::x-ckpt/*"}]}))),
+         ("ACL grant to AllUsers", res("scaleway:object/bucketAcl:BucketAcl", "a", bucket="x-data", accessControlPolicy={
+             "owner": {"id": "p1"}, "grants": [{"permission": "READ", "grantee": {"type": "Group", "uri": "http://acs.amazonaws.com/groups/global/AllUsers"}}]})),
+         ("public object", res("scaleway:object/item:Item", "o", bucket="x-data", key="promotion.json", visibility="public-read")),
+         ("public OVH bucket argument", with_props(OVH_BUCKET, acl="public-read"))],
+    ),
     "api-restricted": (
-        stack(OVH_KUBE, OVH_ALLOW),
+        stack(OVH_KUBE, OVH_ALLOW, SCW_KAPSULE, SCW_ACL),
         [
             ("no allow-list", stack(OVH_KUBE)),
             ("allow-list of the Internet", stack(OVH_KUBE, with_props(OVH_ALLOW, ips=["0.0.0.0/0"]))),
-            ("Kapsule without ACL", stack(res("scaleway:kubernetes/cluster:Cluster", "k", region="fr-par"))),
+            ("Kapsule without ACL", stack(SCW_KAPSULE)),
+            ("the Internet in two /1 halves", stack(OVH_KUBE, with_props(OVH_ALLOW, ips=["0.0.0.0/1", "128.0.0.0/1"]))),
+            ("Kapsule ACL of a /1", stack(SCW_KAPSULE, with_props(SCW_ACL, aclRules=[{"ip": "128.0.0.0/1"}]))),
+            ("the Internet in 256 /8s", stack(OVH_KUBE, with_props(OVH_ALLOW, ips=[f"{i}.0.0.0/8" for i in range(256)]))),
+            ("allow-list of another cluster", stack(OVH_KUBE, res("ovh:CloudProject/kube:Kube", "other", region="GRA11"),
+                                                    with_props(OVH_ALLOW, ips=["203.0.113.0/24"]))),
+            ("ACL not tied to any cluster", stack(SCW_KAPSULE, res("scaleway:kubernetes/acl:Acl", "acl", clusterId="fr-par/1111",
+                                                                 aclRules=[{"ip": "203.0.113.0/24"}]))),
         ],
     ),
     "no-open-admin-ingress": (
-        res("scaleway:instance/securityGroup:SecurityGroup", "sg", inboundRules=[{"action": "accept", "port": 22, "ipRange": "198.51.100.0/24"}]),
+        sg({"action": "accept", "port": 22, "ipRange": "198.51.100.0/24"}, {"action": "accept", "port": 443}),
         [
-            ("SSH from anywhere", res("scaleway:instance/securityGroup:SecurityGroup", "sg", inboundRules=[{"action": "accept", "port": 22, "ipRange": "0.0.0.0/0"}])),
-            ("all ports from anywhere", res("scaleway:instance/securityGroup:SecurityGroup", "sg", inboundRules=[{"action": "accept", "ipRange": "::/0"}])),
+            ("SSH from anywhere", sg({"action": "accept", "port": 22, "ipRange": "0.0.0.0/0"})),
+            ("all ports from anywhere", sg({"action": "accept", "ipRange": "::/0"})),
+            ("a rule with no IP range", sg({"action": "accept", "port": 22})),
+            ("inbound default policy accept", sg({"action": "accept", "port": 22, "ipRange": "198.51.100.0/24"}, default="accept")),
+            ("inbound default policy left to the API (accept)", res(SG, "sg", inboundRules=[])),
+            ("SSH from two /1 halves", sg({"action": "accept", "port": 22, "ipRange": "0.0.0.0/1"}, {"action": "accept", "port": 22, "ipRange": "128.0.0.0/1"})),
+            ("kubelet from anywhere", sg({"action": "accept", "port": 10250, "ipRange": "0.0.0.0/0"})),
+            ("RKE2 supervisor from anywhere", res("scaleway:instance/securityGroupRules:SecurityGroupRules", "r", inboundRules=[{"action": "accept", "portRange": "9000-9999", "ip": "0.0.0.0/0"}])),
         ],
     ),
     "gpu-pools-tainted": (
@@ -122,13 +159,20 @@ CASES = {
         res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [{"image": "vllm/vllm-openai:v0.24.0"}]}}}),
         [("latest", res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [{"image": "vllm/vllm-openai:latest"}]}}})),
          ("no tag", res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [{"image": "vllm/vllm-openai"}]}}})),
-         ("chart values tag latest", with_props(RELEASE, values={"image": {"tag": "latest"}}))],
+         ("chart values tag latest", with_props(RELEASE, values={"image": {"tag": "latest"}})),
+         ("main branch tag", res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [{"image": "vllm/vllm-openai:main"}]}}})),
+         ("nightly tag", res("kubernetes:batch/v1:Job", "j", spec={"template": {"spec": {"containers": [{"image": "ghcr.io/infratech-souveraine/llm-train:nightly"}]}}})),
+         ("chart values tag main", with_props(RELEASE, values={"image": {"repository": "vllm/vllm-openai", "tag": "main"}}))],
     ),
     "secrets-as-secrets": (
         SECRET_OK,
         [("plain secret data", res("kubernetes:core/v1:Secret", "s", stringData={"AWS_SECRET_ACCESS_KEY": "abc"})),
          ("plain kubeconfig to the provider", res("pulumi:providers:kubernetes", "k", kubeconfig="apiVersion: v1")),
-         ("credential in chart values", with_props(RELEASE, values={"secret": {"secretKey": "abc", "accessKey": "AK"}}))],
+         ("credential in chart values", with_props(RELEASE, values={"secret": {"secretKey": "abc", "accessKey": "AK"}})),
+         ("credential in a chart's env value", with_props(RELEASE, values={"env": [{"name": "HF_TOKEN", "value": "hf_abc"}]})),
+         ("S3 key in a chart's nested env", with_props(RELEASE, values={"server": {"extraEnv": [{"name": "AWS_SECRET_ACCESS_KEY", "value": "abc"}]}})),
+         ("credential in a Deployment's env", res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [
+             {"name": "c", "image": "vllm/vllm-openai:v0.32.0", "env": [{"name": "VLLM_API_KEY", "value": "sk-123"}]}]}}}))],
     ),
     "secret-outputs": (
         stack(outputs=OUTPUTS),
@@ -266,3 +310,39 @@ def test_a_stack_outside_france_is_stopped_naming_the_resource_and_the_rule(proj
     assert "ovh:CloudProject/kube:Kube 'llm-gra11-mks': 'DE1' is in DE, not in France" in captured.out
     assert "mandatory policy rule(s) violated: data-location" in captured.err
     assert (tmp_path / "out" / "ovh-gra11.json").is_file(), "the plan is still written, for review"
+
+
+# -- what the closed blind spots must still let through ------------------------------------------------
+@pytest.mark.parametrize("why, good", [
+    ("env from a Secret", with_props(RELEASE, values={"env": [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}]})),
+    ("env value a Pulumi secret", with_props(RELEASE, values={"env": [{"name": "HF_TOKEN", "value": SECRET}]})),
+    ("env that is no credential", res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [
+        {"name": "c", "image": "vllm/vllm-openai:v0.32.0", "env": [{"name": "LOG_LEVEL", "value": "info"}]}]}}})),
+])
+def test_env_entries_that_hold_no_plain_credential_pass(why, good):
+    assert violations("secrets-as-secrets", good) == [], why
+
+
+@pytest.mark.parametrize("why, good", [
+    ("bucket policy naming an application", res("scaleway:object/bucketPolicy:BucketPolicy", "p", bucket="x-data", policy=json.dumps(
+        {"Statement": [{"Effect": "Allow", "Principal": {"SCW": "application_id:1111"}, "Action": "s3:GetObject", "Resource": "x-data/*"}]}))),
+    ("Deny to everyone", res("scaleway:object/bucketPolicy:BucketPolicy", "p", policy=json.dumps(
+        {"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket", "Resource": "x-data"}]}))),
+    ("OVH user policy without principal", res("ovh:CloudProject/s3Policy:S3Policy", "p", userId="u", policy=json.dumps(
+        {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::x-ckpt/*"}]}))),
+    ("policy known only after creation", res("scaleway:object/bucketPolicy:BucketPolicy", "p", policy=COMPUTED)),
+    ("private object", res("scaleway:object/item:Item", "o", visibility="private")),
+    ("OVH bucket", OVH_BUCKET),
+])
+def test_storage_that_needs_a_credential_passes(why, good):
+    assert violations("bucket-not-public", good) == [], why
+
+
+def test_an_allow_list_counts_for_the_cluster_it_depends_on_only():
+    other = res("ovh:CloudProject/kube:Kube", "other", region="GRA11")
+    found = violations("api-restricted", stack(OVH_KUBE, other, OVH_ALLOW))
+    assert len(found) == 1 and "'other'" in found[0] and "no allow-list of its own" in found[0]
+
+
+def test_a_release_tag_that_starts_like_a_moving_one_is_pinned():
+    assert violations("no-latest-images", with_props(RELEASE, values={"image": {"repository": "vllm/vllm-openai", "tag": "main-2025.01"}})) == []
