@@ -16,6 +16,7 @@ from ..state import ABROAD_SECRETS, SECRETS_PROVIDERS
 from .model import COMPUTED, SECRET, Resource, Rule, Settings, Stack
 from .network import api_restricted, deployer_reaches_api, no_open_admin_ingress
 from .storage import bucket_not_public
+from .tenancy import team_guardrails
 
 EU_COUNTRIES = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
@@ -366,6 +367,11 @@ RULES: tuple[Rule, ...] = (
          "catalog managed_pool facts", "resource", managed_pool_support, default_level="advisory"),
     Rule("no-open-admin-ingress", "No VM security group opens SSH, the Kubernetes API, the RKE2 supervisor or the kubelet to 0.0.0.0/0.",
          "Allow ports 22, 6443, 9345 and 10250 from the admin networks (or inside the network) only.", "ANSSI recommendations for administration", "resource", no_open_admin_ingress),
+    Rule("team-guardrails", "Team namespaces keep their guardrails: Pod Security restricted, a quota, default-deny networking, "
+         "the team's RBAC, and every admission policy applied and bound.",
+         "Leave platform.tenancy on (the default); where the cluster's owner isolates teams another way, except this rule "
+         "with that reason in policy.exceptions.",
+         "ANSSI recommendations for Kubernetes (isolation between tenants)", "stack", team_guardrails),
     Rule("gpu-pools-tainted", "GPU pools carry the nvidia.com/gpu NoSchedule taint, so only GPU workloads land there.",
          "Do not remove the taint the providers add; add tolerations to GPU workloads.", "cost and isolation of GPU nodes", "resource", gpu_pools_tainted),
     Rule("required-labels", "Every pool and bucket is labelled with its owner, team and cost centre.",

@@ -13,6 +13,7 @@ from infratech import policy
 from infratech.cli import EXIT_POLICY, main
 from infratech.cli.plan import plan as run_plan
 from infratech.policy import BY_ID, RULES, Resource, Settings, Stack
+from infratech.policy.admission import documents as admission_documents
 from infratech.policy.model import COMPUTED, SECRET
 from infratech.cli.stacks import Project
 from infratech.state import describe, s3_url
@@ -65,6 +66,24 @@ def violations(rule_id: str, target, settings: Settings = FR) -> list[str]:
     if rule.scope == "stack":
         return rule.check(target if isinstance(target, Stack) else stack(target, outputs=OUTPUTS, settings=settings))
     return rule.check(target, settings)
+
+
+TEAM_NS = res("kubernetes:core/v1:Namespace", "ns-pretraining", metadata={"name": "pretraining", "labels": {
+    "infratech.io/team": "pretraining", "infratech.io/workloads": "true", "pod-security.kubernetes.io/enforce": "restricted"}})
+TEAM_QUOTA = res("kubernetes:core/v1:ResourceQuota", "q", metadata={"name": "team", "namespace": "pretraining"},
+                 spec={"hard": {"requests.nvidia.com/gpu": "8"}})
+TEAM_DENY = res("kubernetes:networking.k8s.io/v1:NetworkPolicy", "deny", metadata={"name": "default-deny", "namespace": "pretraining"},
+                spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+TEAM_RBAC = res("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "rb", metadata={"name": "team-member", "namespace": "pretraining"})
+ADMISSION = tuple(
+    res(f"kubernetes:admissionregistration.k8s.io/v1:{d['kind']}", f"{d['kind']}-{d['metadata']['name']}", metadata=d["metadata"], spec=d["spec"])
+    for d in admission_documents(("ghcr.io/infratech-souveraine/",))
+)
+GUARDED = (TEAM_NS, TEAM_QUOTA, TEAM_DENY, TEAM_RBAC, *ADMISSION)
+
+
+def without(*dropped: Resource, added: tuple[Resource, ...] = ()) -> Stack:
+    return stack(*[r for r in GUARDED if r not in dropped], *added)
 
 
 # rule id -> (passing fixture, [(why, violating fixture)])
@@ -139,6 +158,19 @@ CASES = {
             ("kubelet from anywhere", sg({"action": "accept", "port": 10250, "ipRange": "0.0.0.0/0"})),
             ("RKE2 supervisor from anywhere", res("scaleway:instance/securityGroupRules:SecurityGroupRules", "r", inboundRules=[{"action": "accept", "portRange": "9000-9999", "ip": "0.0.0.0/0"}])),
         ],
+    ),
+    "team-guardrails": (
+        stack(*GUARDED),
+        [("baseline Pod Security", without(TEAM_NS, added=(with_props(TEAM_NS, metadata={"name": "pretraining", "labels": {
+              "infratech.io/team": "pretraining", "pod-security.kubernetes.io/enforce": "baseline"}}),))),
+         ("no quota", without(TEAM_QUOTA)),
+         ("no default-deny", without(TEAM_DENY)),
+         ("a 'default-deny' that allows everything", without(TEAM_DENY, added=(with_props(TEAM_DENY, spec={
+             "podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}], "egress": [{}]}),))),
+         ("no team RBAC", without(TEAM_RBAC)),
+         ("host-access policy not applied", without(*[r for r in ADMISSION if r.get("metadata.name") == "infratech-host-access"])),
+         ("queue policy not bound", without(*[r for r in ADMISSION if r.kind == "ValidatingAdmissionPolicyBinding"
+                                              and r.get("metadata.name") == "infratech-queue-name"]))],
     ),
     "gpu-pools-tainted": (
         GPU_POOL,
@@ -346,3 +378,29 @@ def test_an_allow_list_counts_for_the_cluster_it_depends_on_only():
 
 def test_a_release_tag_that_starts_like_a_moving_one_is_pinned():
     assert violations("no-latest-images", with_props(RELEASE, values={"image": {"repository": "vllm/vllm-openai", "tag": "main-2025.01"}})) == []
+
+
+def test_a_stack_without_tenancy_is_stopped_unless_excepted_with_a_reason(project, tmp_path, capsys, monkeypatch):
+    def no_tenancy(c):
+        c.setdefault("infratech:platform", {})["tenancy"] = False
+
+    moved = _project_with(project, tmp_path, "ovh-gra11", no_tenancy)
+    monkeypatch.setattr("infratech.cli.app.find_project", lambda start=None: moved)
+    assert main(["plan", "ovh-gra11", "--out", str(tmp_path / "out")]) == EXIT_POLICY
+    captured = capsys.readouterr()
+    assert "FAIL      team-guardrails" in captured.out
+    assert ("team namespace 'pretraining' lacks Pod Security restricted (enforce is 'baseline'); a ResourceQuota; "
+            "a default-deny NetworkPolicy; the team's RoleBinding") in captured.out
+    assert "admission policy infratech-host-access is not applied" in captured.out
+
+
+def test_a_stack_without_tenancy_plans_when_excepted_with_a_reason(project, tmp_path, capsys, monkeypatch):
+    def excepted(c):
+        c.setdefault("infratech:platform", {})["tenancy"] = False
+        c.setdefault("infratech:policy", {}).setdefault("exceptions", {})["team-guardrails"] = "one team only; the cluster is theirs alone"
+
+    moved = _project_with(project, tmp_path, "ovh-gra11", excepted)
+    monkeypatch.setattr("infratech.cli.app.find_project", lambda start=None: moved)
+    assert main(["plan", "ovh-gra11", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "excepted  team-guardrails" in out and "excepted by the stack: one team only; the cluster is theirs alone" in out

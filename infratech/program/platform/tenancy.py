@@ -18,10 +18,9 @@ import pulumi_kubernetes as k8s
 
 from ...config import StackConfig, Team
 from ..handle import ClusterHandle
-from ...policy.admission import WORKLOADS_LABEL
+from ...policy.admission import TEAM_LABEL, WORKLOADS_LABEL
 from .base import Namespace, child_opts, meta
 
-TEAM_LABEL = "infratech.io/team"
 MONITORING_NAMESPACE = "monitoring"
 JOB_SERVICE_ACCOUNT = "jobs"
 OBJECT_STORE_SECRET = "object-store"
