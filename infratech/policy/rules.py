@@ -13,8 +13,9 @@ from typing import Any, Iterator, Optional
 from .. import catalog as _catalog
 from .. import imageref
 from ..state import ABROAD_SECRETS, SECRETS_PROVIDERS
-from .model import COMPUTED, SECRET, Resource, Rule, Settings, Stack
+from .model import COMPUTED, Resource, Rule, Settings, Stack, walk
 from .network import api_restricted, deployer_reaches_api, no_open_admin_ingress
+from .secrets import secret_outputs, secrets_as_secrets
 from .storage import bucket_not_public
 from .tenancy import team_guardrails
 
@@ -26,9 +27,6 @@ PACKAGE_PROVIDER = {"ovh": "ovh", "scaleway": "scaleway", "outscale": "outscale"
 NEUTRAL_PACKAGES = {"kubernetes", "random", "time", "pulumi"}  # create nothing at a provider
 GPU_TAINT = "nvidia.com/gpu"
 _EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
-# chart values that name where a credential is, not the credential (grafana.admin.passwordKey)
-REFERENCE_KEYS = frozenset({"existingSecret", "userKey", "passwordKey", "secretKeyRef", "privateKeySecretRef"})
-_SECRETISH = re.compile(r"(secret|password|passwd|token|accesskey|access_key|privatekey|private_key|apikey|api_key)", re.IGNORECASE)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -62,17 +60,6 @@ def _locations(res: Resource) -> Iterator[str]:
         for value in res.props.get(key) or ():
             if isinstance(value, str) and _known(value):
                 yield value
-
-
-def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _walk(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _walk(v, f"{path}[{i}]")
-    else:
-        yield path, value
 
 
 def _gpu_offer(provider: str, flavor: Any) -> bool:
@@ -184,15 +171,6 @@ def bucket_encryption_versioning(stack: Stack) -> list[str]:
     return problems
 
 
-def secret_outputs(stack: Stack) -> list[str]:
-    problems = []
-    for path, value in _walk(stack.outputs):
-        leaf = path.rsplit(".", 1)[-1]
-        if (leaf == "kubeconfig" or _SECRETISH.search(leaf)) and value not in (SECRET, COMPUTED, None):
-            problems.append(f"stack output {path} is in plain text; export it as a Pulumi secret")
-    return problems
-
-
 def managed_pool_support(res: Resource, settings: Settings) -> list[str]:
     pool = _pool_labels_taints(res)
     if pool is None or not isinstance(pool[1], str):
@@ -282,7 +260,7 @@ def no_latest_images(res: Resource, settings: Settings) -> list[str]:
     if res.package != "kubernetes":
         return []
     problems = []
-    for path, value in _walk(res.props):
+    for path, value in walk(res.props):
         leaf = path.rsplit(".", 1)[-1]
         if leaf == "image" and isinstance(value, str) and _known(value) and "{{" not in value:
             why = imageref.pin_problem(value)
@@ -291,49 +269,6 @@ def no_latest_images(res: Resource, settings: Settings) -> list[str]:
         if leaf == "tag" and isinstance(value, str) and imageref.moving_tag_problem(value):
             problems.append(f"{res.label()}: {path} {imageref.moving_tag_problem(value)}; pin a version")
     return problems
-
-
-def secrets_as_secrets(res: Resource, settings: Settings) -> list[str]:
-    problems = []
-    if res.type == "kubernetes:core/v1:Secret":
-        for key in ("data", "stringData"):
-            value = res.props.get(key)
-            if value not in (None, SECRET) and any(v not in (SECRET, COMPUTED) for _, v in _walk(value)):
-                problems.append(f"{res.label()}: {key} holds plain values; build it from Pulumi secrets")
-    elif res.type == "pulumi:providers:kubernetes":
-        if res.props.get("kubeconfig") not in (None, SECRET, COMPUTED):
-            problems.append(f"{res.label()}: kubeconfig passed in plain text")
-    elif res.type == "kubernetes:helm.sh/v3:Release":
-        for path, value in _walk(res.props.get("values") or {}):
-            leaf = path.rsplit(".", 1)[-1]
-            if (
-                _SECRETISH.search(leaf)
-                and leaf not in REFERENCE_KEYS
-                and not leaf.endswith(("Name", "Ref"))
-                and isinstance(value, str)
-                and value not in ("", SECRET, COMPUTED)
-            ):
-                problems.append(f"{res.label()}: values.{path} is a credential in plain text")
-    if res.package == "kubernetes" and res.type != "kubernetes:core/v1:Secret":
-        where = "values." if res.type == "kubernetes:helm.sh/v3:Release" else ""
-        for path, name, value in _env_values(res.props.get("values") if where else res.props):
-            problems.append(f"{res.label()}: {where}{path} sets {name} in plain text; take it from a Secret (valueFrom.secretKeyRef)")
-    return problems
-
-
-def _env_values(value: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
-    """Environment entries (``{name, value}``, the Kubernetes EnvVar shape charts copy into their
-    ``env`` values) whose name says credential and whose value is written out."""
-    if isinstance(value, dict):
-        name, plain = value.get("name"), value.get("value")
-        if (isinstance(name, str) and _SECRETISH.search(name.replace("_", "")) and isinstance(plain, str)
-                and plain not in ("", SECRET, COMPUTED)):
-            yield f"{path}.value", name, plain
-        for k, v in value.items():
-            yield from _env_values(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _env_values(v, f"{path}[{i}]")
 
 
 # -- the registry ----------------------------------------------------------------------------------
@@ -365,7 +300,8 @@ RULES: tuple[Rule, ...] = (
     Rule("managed-pool-support", "GPU pools use flavours a source records as working in the provider's managed Kubernetes.",
          "Prefer a flavour whose catalog entry says managed_pool: supported, or confirm with the provider.",
          "catalog managed_pool facts", "resource", managed_pool_support, default_level="advisory"),
-    Rule("no-open-admin-ingress", "No VM security group opens SSH, the Kubernetes API, the RKE2 supervisor or the kubelet to 0.0.0.0/0.",
+    Rule("no-open-admin-ingress", "No VM security group opens SSH, the Kubernetes API, the RKE2 supervisor or the kubelet to the Internet "
+         "(a range wider than a /8, a rule with no source, an accepting default policy).",
          "Allow ports 22, 6443, 9345 and 10250 from the admin networks (or inside the network) only.", "ANSSI recommendations for administration", "resource", no_open_admin_ingress),
     Rule("team-guardrails", "Team namespaces keep their guardrails: Pod Security restricted, a quota, default-deny networking, "
          "the team's RBAC, and every admission policy applied and bound.",

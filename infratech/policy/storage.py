@@ -4,9 +4,9 @@ and user policies, single objects. Plain functions over plain data, registered i
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any
 
-from .model import COMPUTED, SECRET, Resource, Settings
+from .model import COMPUTED, SECRET, Resource, Settings, walk
 
 # the resources of pulumiverse_scaleway 1.60 and pulumi_ovh 2.22 through which an object or a bucket
 # can be opened (their argument names: acl, access_control_policy.grants[].grantee.uri, policy,
@@ -24,7 +24,7 @@ _ACL_KEYS = frozenset({"acl", "cannedAcl", "visibility"})
 def bucket_not_public(res: Resource, settings: Settings) -> list[str]:
     problems = []
     if res.type in (SCW_BUCKET, SCW_ACL, SCW_ITEM, *OVH_BUCKETS):
-        for path, value in _leaves(res.props):
+        for path, value in walk(res.props):
             if path.rsplit(".", 1)[-1] in _ACL_KEYS and _public_canned(value):
                 problems.append(f"{res.label()}: {path} {value!r} opens it beyond its owner; use private")
     if res.type == SCW_ACL:
@@ -40,17 +40,6 @@ def bucket_not_public(res: Resource, settings: Settings) -> list[str]:
 
 def _public_canned(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(("public", "authenticated"))
-
-
-def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _leaves(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _leaves(v, f"{path}[{i}]")
-    else:
-        yield path, value
 
 
 def _policy_problems(document: Any) -> list[str]:
