@@ -139,8 +139,9 @@ def no_open_admin_ingress(res: Resource, settings: Settings) -> list[str]:
     # (CreateSecurityGroupRequest inbound_default_policy, "default to Accept"); a port no rule drops
     # from everywhere is then open to everyone
     if res.type == SCALEWAY_GROUPS[0] and (res.props.get("inboundDefaultPolicy") or "accept") == "accept":
-        dropped = [r for r in rules if r.get("action") == "drop" and _open(_scaleway_source(r) or "")]
-        exposed = [p for p in ADMIN_PORTS if not any(_covers(r, p) for r in dropped)]
+        dropped = [r for r in rules if r.get("action") == "drop"]
+        exposed = [p for p in ADMIN_PORTS
+                   if not _cover_everything([_scaleway_source(r) or "" for r in dropped if _covers(r, p)])]
         if exposed:
             problems.append(f"{res.label()}: inboundDefaultPolicy accept leaves port {', '.join(map(str, exposed))} open to "
                             "everyone; set it to drop and accept the admin networks only")

@@ -370,6 +370,13 @@ def test_storage_that_needs_a_credential_passes(why, good):
     assert violations("bucket-not-public", good) == [], why
 
 
+def test_an_accepting_default_policy_passes_only_when_drop_rules_close_every_admin_port_to_everyone():
+    closed = sg(*({"action": "drop", "port": p} for p in (22, 6443, 9345, 10250)), default="accept")
+    assert violations("no-open-admin-ingress", closed) == []
+    half = sg({"action": "drop", "portRange": "1-65535", "ipRange": "0.0.0.0/1"}, default="accept")
+    assert violations("no-open-admin-ingress", half), "a drop rule for half the addresses leaves the other half open"
+
+
 def test_an_allow_list_counts_for_the_cluster_it_depends_on_only():
     other = res("ovh:CloudProject/kube:Kube", "other", region="GRA11")
     found = violations("api-restricted", stack(OVH_KUBE, other, OVH_ALLOW))
