@@ -1,7 +1,7 @@
 """Container image references: one parser for the stack config, job files and the policy rules.
 
 ``registry[:port]/path[:tag][@sha256:digest]``. A reference is *pinned* when it carries a digest,
-or a tag other than ``latest``. The admission policy ``infratech-images`` (CEL) and the charts'
+or a tag that is not one of the moving ones (``MOVING_TAGS``: ``latest``, a branch, a nightly). The admission policy ``infratech-images`` (CEL) and the charts'
 ``values.schema.json`` (``image.repository``/``tag``/``digest``) state the same grammar in their
 own languages; ``tests/policies/test_image_references.py`` keeps the three in step.
 """
@@ -17,7 +17,10 @@ REPOSITORY = r"[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]([a-z0-9._-]*[
 TAG = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
 DIGEST = r"sha256:[a-f0-9]{64}"
 _REFERENCE = re.compile(rf"^(?P<repository>{REPOSITORY})(:(?P<tag>{TAG}))?(@(?P<digest>{DIGEST}))?$")
-PINNED = "a full image reference pinned by a tag or a digest (registry/path:tag or …@sha256:…), never :latest"
+# tags that name a moving target, not a release: the registry's default, branch builds, nightlies
+MOVING_TAGS = ("latest", "main", "master", "nightly", "edge", "dev", "develop")
+PINNED = ("a full image reference pinned by a tag or a digest (registry/path:tag or …@sha256:…), never :latest "
+          "nor another moving tag (" + ", ".join(f":{t}" for t in MOVING_TAGS[1:]) + ")")
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,20 @@ def split(ref: str) -> tuple[str, str, str]:
 
 
 def pin_problem(ref: str) -> Optional[str]:
-    """Why ``ref`` is not pinned (``has no tag (that is :latest)``, ``uses :latest``), or None."""
+    """Why ``ref`` is not pinned (``has no tag (that is :latest)``, ``uses :nightly``, a moving tag), or None."""
     _, tag, digest = split(ref)
     if digest:
         return None
     if not tag:
         return "has no tag (that is :latest)"
-    if tag == "latest":
-        return "uses :latest"
+    return moving_tag_problem(tag)
+
+
+def moving_tag_problem(tag: str) -> Optional[str]:
+    """Why ``tag`` alone pins nothing (``uses :main, a moving tag``), or None (chart values give
+    the tag apart from the repository)."""
+    if tag.lower() in MOVING_TAGS:
+        return f"uses :{tag}, a moving tag"
     return None
 
 

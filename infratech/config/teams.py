@@ -18,9 +18,12 @@ class Team(_Model):
     fair_share_weight: int = Field(default=1, ge=0, le=1000, strict=True)
     # identity-provider groups whose members work in the team's namespace
     groups: tuple[str, ...] = ()
-    # CPU cores and memory for the whole namespace (unset: bounded by the LimitRange only)
-    cpu_quota: Optional[int] = Field(default=None, ge=1, strict=True)
-    memory_quota_gib: Optional[int] = Field(default=None, ge=1, strict=True)
+    # CPU cores and memory the namespace's pods may request in total (unset: what the team's GPU
+    # ceiling occupies on the GPU nodes plus an allowance for CPU work, platform/quotas.py)
+    cpu_quota: Optional[int] = Field(default=None, ge=1, le=100_000, strict=True)
+    memory_quota_gib: Optional[int] = Field(default=None, ge=1, le=1_000_000, strict=True)
+    # GiB of persistent volumes the namespace may claim (datasets and checkpoints live in the object store)
+    storage_quota_gib: int = Field(default=500, ge=0, le=1_000_000, strict=True)
 
     @field_validator("name")
     @classmethod

@@ -18,6 +18,7 @@ import yaml
 POLICY_DIR = Path(str(resources.files(__package__).joinpath("kubernetes")))
 PLACEHOLDER = "ALLOWED_REGISTRIES"
 WORKLOADS_LABEL = "infratech.io/workloads"  # namespaces where workloads run: teams and serving
+TEAM_LABEL = "infratech.io/team"  # a team's namespace, by the team's name
 
 
 def cel_list(values) -> str:

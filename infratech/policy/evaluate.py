@@ -12,7 +12,8 @@ def resources_from_recording(recorded: Iterable[Any]) -> tuple[Resource, ...]:
     """The plan's recorded resources as the rules see them (custom resources and providers), in a
     stable order: the SDK registers asynchronously, so the order of registration varies by run."""
     custom = sorted((r for r in recorded if r.custom), key=lambda r: (r.type, r.name))
-    return tuple(Resource(type=r.type, name=r.name, urn=r.urn, props=r.inputs) for r in custom)
+    return tuple(Resource(type=r.type, name=r.name, urn=r.urn, props=r.inputs, dependencies=tuple(r.dependencies))
+                 for r in custom)
 
 
 def evaluate(stack: Stack) -> list[Verdict]:

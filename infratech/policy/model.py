@@ -23,6 +23,9 @@ class Resource:
     name: str
     urn: str
     props: dict[str, Any]
+    # the urns this resource depends on (what ties an allow-list to the cluster it restricts: a
+    # resource's id is unknown until creation, so the dependency is what both the plan and the pack see)
+    dependencies: tuple[str, ...] = ()
 
     @property
     def package(self) -> str:
@@ -109,3 +112,15 @@ class Verdict:
     @property
     def blocks(self) -> bool:
         return self.status == "FAIL"
+
+
+def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every leaf of a property as (dotted path with [i] for list items, value)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from walk(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from walk(v, f"{path}[{i}]")
+    else:
+        yield path, value

@@ -19,13 +19,16 @@ def _known(value: Any) -> bool:
 
 
 def api_restricted(stack: Stack) -> list[str]:
+    """Each public API endpoint has an allow-list of its own: an allow-list counts for the cluster
+    it depends on (its kube_id / cluster_id), not for any cluster of the stack."""
     problems = []
     for kube in stack.of_type("ovh:CloudProject/kube:Kube"):
-        lists = [_list(r.props.get("ips")) for r in stack.of_type("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions")]
+        lists = [_list(r.props.get("ips")) for r in stack.of_type("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions")
+                 if kube.urn in r.dependencies]
         problems += _cidr_problems(kube, lists, "ovh.api_allowed_cidrs")
     for cluster in stack.of_type("scaleway:kubernetes/cluster:Cluster"):
         lists = [[rule.get("ip") for rule in _list(r.props.get("aclRules")) if isinstance(rule, dict)]
-                 for r in stack.of_type("scaleway:kubernetes/acl:Acl")]
+                 for r in stack.of_type("scaleway:kubernetes/acl:Acl") if cluster.urn in r.dependencies]
         problems += _cidr_problems(cluster, lists, "scaleway.api_allowed_cidrs")
     return problems
 
@@ -39,19 +42,41 @@ def _list(value: Any) -> list:
 
 def _cidr_problems(cluster: Resource, lists: list[list], key: str) -> list[str]:
     if not lists or not any(lists):
-        return [f"{cluster.label()}: the Kubernetes API has a public endpoint and no allow-list; list the networks in {key}"]
-    problems = []
-    for cidr in (c for cidrs in lists for c in cidrs):
-        if isinstance(cidr, str) and _known(cidr) and _open(cidr):
-            problems.append(f"{cluster.label()}: the API allow-list contains {cidr}, the whole Internet")
+        return [f"{cluster.label()}: the Kubernetes API has a public endpoint and no allow-list of its own; list the networks in {key}"]
+    cidrs = [c for cidrs in lists for c in cidrs if isinstance(c, str) and _known(c)]
+    problems = [f"{cluster.label()}: the API allow-list contains {cidr}, {_WIDE_WHY}" for cidr in cidrs if _open(cidr)]
+    if not problems and _cover_everything(cidrs):
+        problems.append(f"{cluster.label()}: the API allow-list's ranges together ({', '.join(cidrs)}) cover the whole Internet")
     return problems
 
 
-def _open(cidr: str) -> bool:
+# A range wider than this is no administration network: the Internet in two /1 halves, or any
+# public /2../7, would otherwise pass. RFC 1918's widest private range is a /8 (10.0.0.0/8).
+WIDEST_PREFIX = {4: 8, 6: 16}
+_WIDE_WHY = "wider than a /8 (IPv4) or /16 (IPv6): a share of the whole Internet, not an admin network"
+
+
+def _net(cidr: str) -> Optional[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     try:
-        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+        return ipaddress.ip_network(cidr, strict=False)
     except ValueError:
-        return False
+        return None
+
+
+def _open(cidr: str) -> bool:
+    """A range too wide to be an administration network (0.0.0.0/0, ::/0, 0.0.0.0/1, 2000::/3 ...)."""
+    net = _net(cidr)
+    return net is not None and net.prefixlen < WIDEST_PREFIX[net.version]
+
+
+def _cover_everything(cidrs: list[str]) -> bool:
+    """Whether the ranges together make up every IPv4 or every IPv6 address (256 /8s, say)."""
+    nets = [n for n in map(_net, cidrs) if n is not None]
+    for version in (4, 6):
+        merged = list(ipaddress.collapse_addresses(n for n in nets if n.version == version))
+        if any(n.prefixlen == 0 for n in merged):
+            return True
+    return False
 
 
 # RFC 5737 and RFC 3849: ranges for examples in documentation; no deployer has such an address
@@ -91,24 +116,50 @@ def deployer_reaches_api(stack: Stack) -> list[str]:
     return problems
 
 
+SCALEWAY_GROUPS = ("scaleway:instance/securityGroup:SecurityGroup", "scaleway:instance/securityGroupRules:SecurityGroupRules")
+
+
 def no_open_admin_ingress(res: Resource, settings: Settings) -> list[str]:
     if res.type == OUTSCALE_RULE:
         return _outscale_open_admin(res)
-    if res.type not in ("scaleway:instance/securityGroup:SecurityGroup", "scaleway:instance/securityGroupRules:SecurityGroupRules"):
+    if res.type not in SCALEWAY_GROUPS:
         return []
     problems = []
-    for rule in res.props.get("inboundRules") or []:
+    rules = [r for r in res.props.get("inboundRules") or [] if isinstance(r, dict)]
+    for rule in rules:
         if (rule.get("action") or "accept") != "accept":
             continue
-        ip_range = rule.get("ipRange") or rule.get("ip")
-        if not (isinstance(ip_range, str) and _open(ip_range)):
+        ip_range = _scaleway_source(rule)
+        if ip_range is None or not _open(ip_range):
             continue
-        low, high = rule.get("port"), rule.get("portRange")
-        ports = _ports(low, high)
-        exposed = [p for p in ADMIN_PORTS if ports is None or p in ports]
+        exposed = [p for p in ADMIN_PORTS if _covers(rule, p)]
         if exposed:
             problems.append(f"{res.label()}: port {', '.join(map(str, exposed))} open to {ip_range}; allow only the admin networks")
+    # Scaleway's Instance API: a security group's inbound default policy is accept unless set
+    # (CreateSecurityGroupRequest inbound_default_policy, "default to Accept"); a port no rule drops
+    # from everywhere is then open to everyone
+    if res.type == SCALEWAY_GROUPS[0] and (res.props.get("inboundDefaultPolicy") or "accept") == "accept":
+        dropped = [r for r in rules if r.get("action") == "drop"]
+        exposed = [p for p in ADMIN_PORTS
+                   if not _cover_everything([_scaleway_source(r) or "" for r in dropped if _covers(r, p)])]
+        if exposed:
+            problems.append(f"{res.label()}: inboundDefaultPolicy accept leaves port {', '.join(map(str, exposed))} open to "
+                            "everyone; set it to drop and accept the admin networks only")
     return problems
+
+
+def _scaleway_source(rule: dict) -> Optional[str]:
+    """A Scaleway inbound rule's source; no ``ip`` nor ``ipRange`` means every address
+    (pulumiverse_scaleway SecurityGroupInboundRuleArgs: "rule will apply to all ip")."""
+    ip_range = rule.get("ipRange") or rule.get("ip")
+    if ip_range is None:
+        return "0.0.0.0/0"
+    return ip_range if isinstance(ip_range, str) and _known(ip_range) else None
+
+
+def _covers(rule: dict, port: int) -> bool:
+    ports = _ports(rule.get("port"), rule.get("portRange"))
+    return ports is None or port in ports
 
 
 def _ports(port: Any, port_range: Any) -> Optional[range]:

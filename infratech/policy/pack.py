@@ -39,7 +39,10 @@ def _plain(value: Any) -> Any:
 
 
 def _resource(res: Any) -> Resource:
-    return Resource(type=res.resource_type, name=res.name, urn=res.urn, props=_plain(res.props))
+    # a stack policy's PolicyResource lists its dependencies (pulumi_policy PolicyResource.dependencies);
+    # a resource policy's arguments do not
+    deps = tuple(d.urn for d in getattr(res, "dependencies", None) or ())
+    return Resource(type=res.resource_type, name=res.name, urn=res.urn, props=_plain(res.props), dependencies=deps)
 
 
 def _resource_policy(rule):

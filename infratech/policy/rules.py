@@ -13,8 +13,11 @@ from typing import Any, Iterator, Optional
 from .. import catalog as _catalog
 from .. import imageref
 from ..state import ABROAD_SECRETS, SECRETS_PROVIDERS
-from .model import COMPUTED, SECRET, Resource, Rule, Settings, Stack
+from .model import COMPUTED, Resource, Rule, Settings, Stack, walk
 from .network import api_restricted, deployer_reaches_api, no_open_admin_ingress
+from .secrets import secret_outputs, secrets_as_secrets
+from .storage import bucket_not_public
+from .tenancy import team_guardrails
 
 EU_COUNTRIES = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
@@ -24,9 +27,6 @@ PACKAGE_PROVIDER = {"ovh": "ovh", "scaleway": "scaleway", "outscale": "outscale"
 NEUTRAL_PACKAGES = {"kubernetes", "random", "time", "pulumi"}  # create nothing at a provider
 GPU_TAINT = "nvidia.com/gpu"
 _EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
-# chart values that name where a credential is, not the credential (grafana.admin.passwordKey)
-REFERENCE_KEYS = frozenset({"existingSecret", "userKey", "passwordKey", "secretKeyRef", "privateKeySecretRef"})
-_SECRETISH = re.compile(r"(secret|password|passwd|token|accesskey|access_key|privatekey|private_key)", re.IGNORECASE)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -60,17 +60,6 @@ def _locations(res: Resource) -> Iterator[str]:
         for value in res.props.get(key) or ():
             if isinstance(value, str) and _known(value):
                 yield value
-
-
-def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _walk(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _walk(v, f"{path}[{i}]")
-    else:
-        yield path, value
 
 
 def _gpu_offer(provider: str, flavor: Any) -> bool:
@@ -182,15 +171,6 @@ def bucket_encryption_versioning(stack: Stack) -> list[str]:
     return problems
 
 
-def secret_outputs(stack: Stack) -> list[str]:
-    problems = []
-    for path, value in _walk(stack.outputs):
-        leaf = path.rsplit(".", 1)[-1]
-        if (leaf == "kubeconfig" or _SECRETISH.search(leaf)) and value not in (SECRET, COMPUTED, None):
-            problems.append(f"stack output {path} is in plain text; export it as a Pulumi secret")
-    return problems
-
-
 def managed_pool_support(res: Resource, settings: Settings) -> list[str]:
     pool = _pool_labels_taints(res)
     if pool is None or not isinstance(pool[1], str):
@@ -232,7 +212,7 @@ def images_in_stack_registry(stack: Stack) -> list[str]:
     """The training runtime's image comes from the stack's own registry (output ``image_registry``)."""
     registry, problems = stack.outputs.get("image_registry"), []
     for res in stack.of_type("kubernetes:trainer.kubeflow.org/v1alpha1:ClusterTrainingRuntime"):
-        for path, image in _walk(res.props.get("spec") or {}):
+        for path, image in walk(res.props.get("spec") or {}):
             if path.endswith(".image") and isinstance(image, str) and _known(image) and not (registry and image.startswith(f"{registry}/")):
                 where = f"not the stack's registry {registry}" if registry else "the stack has no registry of its own (platform.image_registry)"
                 problems.append(f"{res.label()}: image {image} is pulled from {image.split('/', 1)[0]}: {where}")
@@ -247,14 +227,6 @@ def budget(stack: Stack) -> list[str]:
 
 
 # -- resource rules --------------------------------------------------------------------------------
-def bucket_not_public(res: Resource, settings: Settings) -> list[str]:
-    if res.type in ("scaleway:object/bucket:Bucket", "scaleway:object/bucketAcl:BucketAcl"):
-        acl = res.props.get("acl")
-        if isinstance(acl, str) and acl.startswith(("public", "authenticated")):
-            return [f"{res.label()}: ACL {acl!r} opens the bucket beyond its owner; use private"]
-    return []
-
-
 def gpu_pools_tainted(res: Resource, settings: Settings) -> list[str]:
     pool = _pool_labels_taints(res)
     if pool is None:
@@ -299,38 +271,14 @@ def no_latest_images(res: Resource, settings: Settings) -> list[str]:
     if res.package != "kubernetes":
         return []
     problems = []
-    for path, value in _walk(res.props):
+    for path, value in walk(res.props):
         leaf = path.rsplit(".", 1)[-1]
         if leaf == "image" and isinstance(value, str) and _known(value) and "{{" not in value:
             why = imageref.pin_problem(value)
             if why:
                 problems.append(f"{res.label()}: {path} {value!r} {why}; pin a version or digest")
-        if leaf == "tag" and value == "latest":
-            problems.append(f"{res.label()}: {path} is 'latest'; pin a version")
-    return problems
-
-
-def secrets_as_secrets(res: Resource, settings: Settings) -> list[str]:
-    problems = []
-    if res.type == "kubernetes:core/v1:Secret":
-        for key in ("data", "stringData"):
-            value = res.props.get(key)
-            if value not in (None, SECRET) and any(v not in (SECRET, COMPUTED) for _, v in _walk(value)):
-                problems.append(f"{res.label()}: {key} holds plain values; build it from Pulumi secrets")
-    elif res.type == "pulumi:providers:kubernetes":
-        if res.props.get("kubeconfig") not in (None, SECRET, COMPUTED):
-            problems.append(f"{res.label()}: kubeconfig passed in plain text")
-    elif res.type == "kubernetes:helm.sh/v3:Release":
-        for path, value in _walk(res.props.get("values") or {}):
-            leaf = path.rsplit(".", 1)[-1]
-            if (
-                _SECRETISH.search(leaf)
-                and leaf not in REFERENCE_KEYS
-                and not leaf.endswith(("Name", "Ref"))
-                and isinstance(value, str)
-                and value not in ("", SECRET, COMPUTED)
-            ):
-                problems.append(f"{res.label()}: values.{path} is a credential in plain text")
+        if leaf == "tag" and isinstance(value, str) and imageref.moving_tag_problem(value):
+            problems.append(f"{res.label()}: {path} {imageref.moving_tag_problem(value)}; pin a version")
     return problems
 
 
@@ -349,7 +297,8 @@ RULES: tuple[Rule, ...] = (
     Rule("bucket-encryption-versioning", "Object-storage buckets are encrypted at rest and versioned.",
          "Leave object_storage.buckets[].encryption and versioning on (the defaults).",
          "ANSSI guidance on data protection at rest; recovery from overwrite or deletion", "stack", bucket_encryption_versioning),
-    Rule("bucket-not-public", "No bucket has a public ACL.", "Use the private ACL; share data through credentials.",
+    Rule("bucket-not-public", "No bucket or object is readable without a credential: no public ACL or grant, no policy allowing Principal '*'.",
+         "Use the private ACL, grant and allow named principals only; share data through credentials.",
          "ANSSI: no data exposed without authentication", "resource", bucket_not_public),
     Rule("api-restricted", "A public Kubernetes API endpoint answers only listed networks.",
          "List the networks that need the API in <provider>.api_allowed_cidrs.",
@@ -362,8 +311,14 @@ RULES: tuple[Rule, ...] = (
     Rule("managed-pool-support", "GPU pools use flavours a source records as working in the provider's managed Kubernetes.",
          "Prefer a flavour whose catalog entry says managed_pool: supported, or confirm with the provider.",
          "catalog managed_pool facts", "resource", managed_pool_support, default_level="advisory"),
-    Rule("no-open-admin-ingress", "No VM security group opens SSH, the Kubernetes API, the RKE2 supervisor or the kubelet to 0.0.0.0/0.",
+    Rule("no-open-admin-ingress", "No VM security group opens SSH, the Kubernetes API, the RKE2 supervisor or the kubelet to the Internet "
+         "(a range wider than a /8, a rule with no source, an accepting default policy).",
          "Allow ports 22, 6443, 9345 and 10250 from the admin networks (or inside the network) only.", "ANSSI recommendations for administration", "resource", no_open_admin_ingress),
+    Rule("team-guardrails", "Team namespaces keep their guardrails: Pod Security restricted, a quota, default-deny networking, "
+         "the team's RBAC, and every admission policy applied and bound.",
+         "Leave platform.tenancy on (the default); where the cluster's owner isolates teams another way, except this rule "
+         "with that reason in policy.exceptions.",
+         "ANSSI recommendations for Kubernetes (isolation between tenants)", "stack", team_guardrails),
     Rule("gpu-pools-tainted", "GPU pools carry the nvidia.com/gpu NoSchedule taint, so only GPU workloads land there.",
          "Do not remove the taint the providers add; add tolerations to GPU workloads.", "cost and isolation of GPU nodes", "resource", gpu_pools_tainted),
     Rule("required-labels", "Every pool and bucket is labelled with its owner, team and cost centre.",

@@ -42,19 +42,24 @@ RESOURCES = {
 }
 
 
-def matches(policy: dict, obj: dict) -> bool:
+def matches(policy: dict, obj: dict, operation: str = "CREATE", subresource: str = "") -> bool:
+    """Whether a request (``operation`` on ``obj``'s resource, or on its ``subresource``: an UPDATE of
+    ``pods/ephemeralcontainers`` adds an ephemeral container) is in the policy's resourceRules. A rule
+    naming ``pods`` does not match ``pods/ephemeralcontainers`` (admissionregistration/v1 RuleWithOperations)."""
     group, resource = RESOURCES[obj["kind"]]
+    wanted = f"{resource}/{subresource}" if subresource else resource
     return any(
-        group in rule["apiGroups"] and (resource in rule["resources"] or "*" in rule["resources"])
+        group in rule["apiGroups"] and (wanted in rule["resources"] or "*" in rule["resources"])
+        and (operation in rule["operations"] or "*" in rule["operations"])
         for rule in policy["spec"]["matchConstraints"]["resourceRules"]
     )
 
 
-def decide(policy: dict, obj: dict) -> Decision:
-    """Whether the API server would admit ``obj`` (on CREATE) under ``policy``. An expression that
-    fails to evaluate denies, as ``failurePolicy: Fail`` does."""
+def decide(policy: dict, obj: dict, operation: str = "CREATE", subresource: str = "") -> Decision:
+    """Whether the API server would admit ``obj`` (on CREATE, or the given operation and subresource)
+    under ``policy``. An expression that fails to evaluate denies, as ``failurePolicy: Fail`` does."""
     spec = policy["spec"]
-    if not matches(policy, obj):
+    if not matches(policy, obj, operation, subresource):
         return Decision(applies=False, denied_by=())
     activation = {"object": celpy.json_to_cel(obj)}
     for cond in spec.get("matchConditions", []):

@@ -66,6 +66,19 @@ BAD = {
         ("GPU asked in requests only", mutate(GOOD_POD, lambda o: container(o).update({"resources": {"requests": {"nvidia.com/gpu": "1"}}}))),
         ("requests differ from limits", mutate(GOOD_POD, lambda o: container(o)["resources"]["requests"].update({"nvidia.com/gpu": "4"}))),
         ("no GPU toleration", mutate(GOOD_POD, lambda o: o["spec"].pop("tolerations"))),
+        ("GPU toleration without a GPU request", mutate(GOOD_POD, lambda o: container(o).pop("resources"))),
+        ("toleration of every taint without a GPU request", mutate(GOOD_POD, lambda o: (
+            container(o).pop("resources"), o["spec"].update({"tolerations": [{"operator": "Exists"}]})))),
+        ("GPU toleration with GPUs asked by no container", mutate(GOOD_POD, lambda o: container(o)["resources"].update(
+            {"limits": {"cpu": "1"}, "requests": {"cpu": "1"}}))),
+        ("runtime class nvidia", mutate(GOOD_POD, lambda o: o["spec"].update({"runtimeClassName": "nvidia"}))),
+        ("NVIDIA_VISIBLE_DEVICES=all", mutate(GOOD_POD, lambda o: container(o).update({"env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}]}))),
+        ("NVIDIA_DRIVER_CAPABILITIES in an init container", mutate(GOOD_POD, lambda o: o["spec"]["initContainers"][0].update(
+            {"env": [{"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "all"}]}))),
+    ],
+    "infratech-priority-classes": [
+        ("system-node-critical", mutate(GOOD_POD, lambda o: o["spec"].update({"priorityClassName": "system-node-critical"}))),
+        ("system-cluster-critical", mutate(GOOD_POD, lambda o: o["spec"].update({"priorityClassName": "system-cluster-critical"}))),
     ],
     "infratech-images": [
         ("foreign registry", mutate(GOOD_POD, lambda o: container(o).update({"image": "docker.io/library/python:3.12"}))),
@@ -79,6 +92,17 @@ BAD = {
         ("host network", mutate(GOOD_POD, lambda o: o["spec"].update({"hostNetwork": True}))),
         ("host PID", mutate(GOOD_POD, lambda o: o["spec"].update({"hostPID": True}))),
         ("hostPath volume", mutate(GOOD_POD, lambda o: o["spec"]["volumes"].append({"name": "root", "hostPath": {"path": "/"}}))),
+        ("SYS_ADMIN added", mutate(GOOD_POD, lambda o: container(o)["securityContext"].update({"capabilities": {"add": ["SYS_ADMIN"]}}))),
+        ("NET_RAW beside NET_BIND_SERVICE", mutate(GOOD_POD, lambda o: o["spec"]["initContainers"][0].update(
+            {"securityContext": {"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "NET_RAW"]}}}))),
+        ("root user in a container", mutate(GOOD_POD, lambda o: container(o)["securityContext"].update({"runAsUser": 0}))),
+        ("root user for the pod", mutate(GOOD_POD, lambda o: o["spec"].update({"securityContext": {"runAsUser": 0}}))),
+        ("host port", mutate(GOOD_POD, lambda o: container(o).update({"ports": [{"containerPort": 8000, "hostPort": 8000}]}))),
+        ("seccomp Unconfined for the pod", mutate(GOOD_POD, lambda o: o["spec"].update({"securityContext": {"seccompProfile": {"type": "Unconfined"}}}))),
+        ("seccomp Unconfined in a container", mutate(GOOD_POD, lambda o: container(o)["securityContext"].update(
+            {"seccompProfile": {"type": "Unconfined"}}))),
+        ("privileged ephemeral container", mutate(GOOD_POD, lambda o: o["spec"].update({"ephemeralContainers": [
+            {"name": "debug", "image": "ghcr.io/infratech-souveraine/llm-train:0.1.0", "securityContext": {"privileged": True}}]}))),
     ],
     "infratech-data-classification": [
         ("no classification", mutate(GOOD_JOB, lambda o: o["metadata"]["labels"].pop("infratech.io/data-classification"))),
@@ -144,3 +168,48 @@ def test_the_platform_applies_every_policy_to_the_workload_namespaces(default_pl
     labels = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"] for r in default_plan.by_type("kubernetes:core/v1:Namespace")}
     assert labels["pretraining"]["infratech.io/workloads"] == "true" and labels["serving"]["infratech.io/workloads"] == "true"
     assert "infratech.io/workloads" not in labels["gpu-operator"]
+
+
+GOOD_HARDENED = mutate(GOOD_POD, lambda o: (
+    o["spec"].update({"securityContext": {"runAsUser": 10001, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}}),
+    container(o)["securityContext"].update({"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}, "runAsUser": 10001}),
+    container(o).update({"ports": [{"containerPort": 8000}, {"containerPort": 8001, "hostPort": 0}]}),
+    o["spec"].update({"priorityClassName": "infratech-training"}),
+    container(o).update({"env": [{"name": "HF_HOME", "value": "/tmp/hf"}, {"name": "CUDA_VISIBLE_DEVICES_ORDER", "value": "PCI"}]}),
+))
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_what_restricted_pod_security_allows_is_admitted(policy):
+    """NET_BIND_SERVICE added back, a non-root user, RuntimeDefault seccomp, a container port with
+    no host port, a non-system priority class, ordinary environment variables."""
+    decision = decide(POLICIES[policy], GOOD_HARDENED)
+    assert decision.admitted, decision.denied_by
+
+
+def test_a_cpu_pod_without_the_gpu_toleration_is_admitted():
+    cpu = mutate(GOOD_POD, lambda o: (container(o).pop("resources"), o["spec"].pop("tolerations")))
+    assert decide(POLICIES["infratech-gpu-requests"], cpu).admitted
+    other_taint = mutate(cpu, lambda o: o["spec"].update({"tolerations": [{"key": "infratech.io/pool", "operator": "Exists"}]}))
+    assert decide(POLICIES["infratech-gpu-requests"], other_taint).admitted
+
+
+EPHEMERAL = {"name": "debug", "image": "ghcr.io/infratech-souveraine/llm-train:0.1.0"}
+
+
+@pytest.mark.parametrize("policy,why,ephemeral", [
+    ("infratech-host-access", "privileged", {**EPHEMERAL, "securityContext": {"privileged": True}}),
+    ("infratech-host-access", "SYS_PTRACE added", {**EPHEMERAL, "securityContext": {"capabilities": {"add": ["SYS_PTRACE"]}}}),
+    ("infratech-host-access", "root", {**EPHEMERAL, "securityContext": {"runAsUser": 0}}),
+    ("infratech-images", "unpinned image", {**EPHEMERAL, "image": "ghcr.io/infratech-souveraine/llm-train:latest"}),
+    ("infratech-images", "foreign registry", {**EPHEMERAL, "image": "docker.io/library/busybox:1.36"}),
+    ("infratech-gpu-requests", "NVIDIA_VISIBLE_DEVICES", {**EPHEMERAL, "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}]}),
+])
+def test_an_ephemeral_container_added_to_a_running_pod_is_judged(policy, why, ephemeral):
+    """kubectl debug adds an ephemeral container with an UPDATE of pods/ephemeralcontainers: the
+    policy must match that subresource, or the container is never seen."""
+    running = mutate(GOOD_POD, lambda o: o["spec"].update({"ephemeralContainers": [ephemeral]}))
+    decision = decide(POLICIES[policy], running, operation="UPDATE", subresource="ephemeralcontainers")
+    assert decision.applies and decision.denied_by, f"{policy}: {why} admitted"
+    plain = mutate(GOOD_POD, lambda o: o["spec"].update({"ephemeralContainers": [EPHEMERAL]}))
+    assert decide(POLICIES[policy], plain, operation="UPDATE", subresource="ephemeralcontainers").admitted

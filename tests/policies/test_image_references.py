@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from infratech import imageref
 from infratech.policy.admission import POLICY_DIR
 
 import cel_harness
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "charts"))
+import chart_harness  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "ab" * 32
@@ -30,6 +34,8 @@ UNPINNED = [  # parse refuses, CEL refuses
     "ghcr.io/infratech-souveraine/llm-train:latest",
     "registry.example.fr:5000/team/vllm-openai",
     "vllm/vllm-openai",
+    "ghcr.io/infratech-souveraine/llm-train:main",
+    "registry.example.fr:5000/team/vllm-openai:nightly",
 ]
 MALFORMED = [  # pinned, but not a full reference: parse and the charts refuse, CEL judges the pin only
     "llm-train:0.1.0",
@@ -91,3 +97,33 @@ def test_the_parser_and_the_charts_state_the_same_patterns():
         assert patterns["repository"] == f"^{imageref.REPOSITORY}$"
         assert patterns["digest"] == f"^({imageref.DIGEST})?$"
         assert patterns["tag"] == f"^({imageref.TAG})?$"
+
+
+@pytest.mark.parametrize("tag", imageref.MOVING_TAGS)
+def test_every_moving_tag_is_refused_by_the_parser_and_the_admission_policy(tag):
+    for spelled in (tag, tag.upper()):
+        ref = f"ghcr.io/infratech-souveraine/llm-train:{spelled}"
+        assert imageref.pin_problem(ref) == f"uses :{spelled}, a moving tag"
+        assert not _cel_admits(ref), ref
+    assert _cel_admits(f"ghcr.io/infratech-souveraine/llm-train:{tag}-1.2.0"), "a release tag that starts with a moving word is pinned"
+
+
+MOVING_WORDS = re.compile(r"\(\?i\)\^?:?\(([a-z|]+)\)\$")
+
+
+@pytest.mark.parametrize("where", ["policy/kubernetes/images.yaml", *(f"charts/{c}/templates/validations.yaml" for c in ("llm-train", "llm-eval", "llm-serve"))])
+def test_the_admission_policy_and_the_charts_list_the_same_moving_tags_as_the_parser(where):
+    path = POLICY_DIR / "images.yaml" if where.startswith("policy/") else ROOT / where
+    lists = MOVING_WORDS.findall(path.read_text())
+    assert lists, f"{where}: no moving-tag list found"
+    for words in lists:
+        assert tuple(words.split("|")) == imageref.MOVING_TAGS, where
+
+
+@pytest.mark.parametrize("chart", ["llm-train", "llm-eval", "llm-serve"])
+@pytest.mark.parametrize("tag", ["main", "Nightly"])
+def test_a_chart_refuses_a_moving_tag_at_render_time(chart, tag):
+    scenario = chart_harness.scenarios(chart)[0]
+    namespace = chart_harness.scenario_namespace(chart, scenario)
+    message = chart_harness.render_error(chart, scenario, namespace=namespace, sets=[f"image.tag={tag}"])
+    assert "image.tag: never latest nor another moving tag" in message and repr(tag).replace("'", '"') in message

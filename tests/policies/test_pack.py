@@ -93,6 +93,21 @@ def test_stack_policy_reads_its_config(pack):
     assert _run(location, eu) == []
 
 
+def test_stack_policy_ties_an_allow_list_to_its_cluster_through_the_engine_dependencies(pack):
+    restricted = {r.name: r for r in pack.policies}["api-restricted"]
+
+    def resource(type_, urn, props, deps=()):
+        return pp.PolicyResource(resource_type=type_, props=props, urn=urn, name=urn, opts=None, provider=None, parent=None,
+                                 dependencies=list(deps), property_dependencies={})
+
+    kube = resource("ovh:CloudProject/kube:Kube", "urn:k", {"region": "GRA11"})
+    allow = resource("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions", "urn:a", {"ips": ["198.51.100.0/24"]}, [kube])
+    assert _run(restricted, pp.StackValidationArgs(resources=[kube, allow], config={})) == []
+    loose = resource("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions", "urn:a", {"ips": ["198.51.100.0/24"]})
+    (message,) = _run(restricted, pp.StackValidationArgs(resources=[kube, loose], config={}))
+    assert "no allow-list of its own" in message
+
+
 def test_rules_the_pack_cannot_see_say_so(pack):
     secrets = {r.name: r for r in pack.policies}["secrets-as-secrets"]
     from pulumi_policy.policy import _NotApplicableError  # what args.not_applicable raises to the engine

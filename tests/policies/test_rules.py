@@ -3,6 +3,7 @@ stacks pass; a stack outside France is stopped with the resource and the rule na
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from infratech import policy
 from infratech.cli import EXIT_POLICY, main
 from infratech.cli.plan import plan as run_plan
 from infratech.policy import BY_ID, RULES, Resource, Settings, Stack
+from infratech.policy.admission import documents as admission_documents
 from infratech.policy.model import COMPUTED, SECRET
 from infratech.cli.stacks import Project
 from infratech.state import describe, s3_url
@@ -19,8 +21,9 @@ from infratech.state import describe, s3_url
 FR = Settings()
 
 
-def res(type_: str, resource_name: str = "r", **props) -> Resource:
-    return Resource(type=type_, name=resource_name, urn=f"urn:pulumi:s::p::{type_}::{resource_name}", props=props)
+def res(type_: str, resource_name: str = "r", depends_on: tuple[Resource, ...] = (), **props) -> Resource:
+    return Resource(type=type_, name=resource_name, urn=f"urn:pulumi:s::p::{type_}::{resource_name}", props=props,
+                    dependencies=tuple(d.urn for d in depends_on))
 
 
 def stack(*resources: Resource, outputs=None, settings: Settings = FR) -> Stack:
@@ -29,7 +32,16 @@ def stack(*resources: Resource, outputs=None, settings: Settings = FR) -> Stack:
 
 LABELS = {"owner": "platform", "team": "ml-platform", "cost-centre": "ml"}
 OVH_KUBE = res("ovh:CloudProject/kube:Kube", "mks", region="GRA11")
-OVH_ALLOW = res("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions", "allow", ips=["203.0.113.0/24"])
+OVH_ALLOW = res("ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions", "allow", depends_on=(OVH_KUBE,), kubeId=COMPUTED,
+               ips=["203.0.113.0/24"])
+SCW_KAPSULE = res("scaleway:kubernetes/cluster:Cluster", "k", region="fr-par")
+SCW_ACL = res("scaleway:kubernetes/acl:Acl", "acl", depends_on=(SCW_KAPSULE,), clusterId=COMPUTED,
+              aclRules=[{"ip": "203.0.113.0/24"}])
+SG = "scaleway:instance/securityGroup:SecurityGroup"
+
+
+def sg(*rules: dict, default: str = "drop") -> Resource:
+    return res(SG, "sg", inboundDefaultPolicy=default, inboundRules=list(rules))
 GPU_POOL = res(
     "ovh:CloudProject/kubeNodePool:KubeNodePool", "h100", flavorName="h100-380",
     template={"metadata": {"labels": LABELS}, "spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]}},
@@ -54,7 +66,7 @@ RUNTIME = runtime("rg.fr-par.scw.cloud/infratech-souveraine/llm-train:0.1.0")
 
 
 def with_props(r: Resource, **props) -> Resource:
-    return Resource(r.type, r.name, r.urn, {**r.props, **props})
+    return Resource(r.type, r.name, r.urn, {**r.props, **props}, r.dependencies)
 
 
 def violations(rule_id: str, target, settings: Settings = FR) -> list[str]:
@@ -62,6 +74,24 @@ def violations(rule_id: str, target, settings: Settings = FR) -> list[str]:
     if rule.scope == "stack":
         return rule.check(target if isinstance(target, Stack) else stack(target, outputs=OUTPUTS, settings=settings))
     return rule.check(target, settings)
+
+
+TEAM_NS = res("kubernetes:core/v1:Namespace", "ns-pretraining", metadata={"name": "pretraining", "labels": {
+    "infratech.io/team": "pretraining", "infratech.io/workloads": "true", "pod-security.kubernetes.io/enforce": "restricted"}})
+TEAM_QUOTA = res("kubernetes:core/v1:ResourceQuota", "q", metadata={"name": "team", "namespace": "pretraining"},
+                 spec={"hard": {"requests.nvidia.com/gpu": "8"}})
+TEAM_DENY = res("kubernetes:networking.k8s.io/v1:NetworkPolicy", "deny", metadata={"name": "default-deny", "namespace": "pretraining"},
+                spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+TEAM_RBAC = res("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "rb", metadata={"name": "team-member", "namespace": "pretraining"})
+ADMISSION = tuple(
+    res(f"kubernetes:admissionregistration.k8s.io/v1:{d['kind']}", f"{d['kind']}-{d['metadata']['name']}", metadata=d["metadata"], spec=d["spec"])
+    for d in admission_documents(("ghcr.io/infratech-souveraine/",))
+)
+GUARDED = (TEAM_NS, TEAM_QUOTA, TEAM_DENY, TEAM_RBAC, *ADMISSION)
+
+
+def without(*dropped: Resource, added: tuple[Resource, ...] = ()) -> Stack:
+    return stack(*[r for r in GUARDED if r not in dropped], *added)
 
 
 # rule id -> (passing fixture, [(why, violating fixture)])
@@ -95,21 +125,60 @@ CASES = {
             ("Scaleway unversioned", stack(with_props(SCW_BUCKET, versioning={"enabled": False}), SCW_SSE)),
         ],
     ),
-    "bucket-not-public": (SCW_BUCKET, [("public-read ACL", with_props(SCW_BUCKET, acl="public-read"))]),
+    "bucket-not-public": (
+        SCW_BUCKET,
+        [("public-read ACL", with_props(SCW_BUCKET, acl="public-read")),
+         ("Scaleway bucket policy to Principal *", res("scaleway:object/bucketPolicy:BucketPolicy", "p", bucket="x-data", policy=json.dumps(
+             {"Version": "2023-04-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "x-data/*"}]}))),
+         ("Scaleway bucket policy to {SCW: *}", res("scaleway:object/bucketPolicy:BucketPolicy", "p", bucket="x-data", policy=json.dumps(
+             {"Statement": {"Effect": "Allow", "Principal": {"SCW": "*"}, "Action": ["s3:ListBucket"], "Resource": "x-data"}}))),
+         ("OVH user policy to Principal *", res("ovh:CloudProject/s3Policy:S3Policy", "p", userId="u", policy=json.dumps(
+             {"Statement": [{"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::x-ckpt/*"}]}))),
+         ("ACL grant to AllUsers", res("scaleway:object/bucketAcl:BucketAcl", "a", bucket="x-data", accessControlPolicy={
+             "owner": {"id": "p1"}, "grants": [{"permission": "READ", "grantee": {"type": "Group", "uri": "http://acs.amazonaws.com/groups/global/AllUsers"}}]})),
+         ("public object", res("scaleway:object/item:Item", "o", bucket="x-data", key="promotion.json", visibility="public-read")),
+         ("public OVH bucket argument", with_props(OVH_BUCKET, acl="public-read"))],
+    ),
     "api-restricted": (
-        stack(OVH_KUBE, OVH_ALLOW),
+        stack(OVH_KUBE, OVH_ALLOW, SCW_KAPSULE, SCW_ACL),
         [
             ("no allow-list", stack(OVH_KUBE)),
             ("allow-list of the Internet", stack(OVH_KUBE, with_props(OVH_ALLOW, ips=["0.0.0.0/0"]))),
-            ("Kapsule without ACL", stack(res("scaleway:kubernetes/cluster:Cluster", "k", region="fr-par"))),
+            ("Kapsule without ACL", stack(SCW_KAPSULE)),
+            ("the Internet in two /1 halves", stack(OVH_KUBE, with_props(OVH_ALLOW, ips=["0.0.0.0/1", "128.0.0.0/1"]))),
+            ("Kapsule ACL of a /1", stack(SCW_KAPSULE, with_props(SCW_ACL, aclRules=[{"ip": "128.0.0.0/1"}]))),
+            ("the Internet in 256 /8s", stack(OVH_KUBE, with_props(OVH_ALLOW, ips=[f"{i}.0.0.0/8" for i in range(256)]))),
+            ("allow-list of another cluster", stack(OVH_KUBE, res("ovh:CloudProject/kube:Kube", "other", region="GRA11"),
+                                                    with_props(OVH_ALLOW, ips=["203.0.113.0/24"]))),
+            ("ACL not tied to any cluster", stack(SCW_KAPSULE, res("scaleway:kubernetes/acl:Acl", "acl", clusterId="fr-par/1111",
+                                                                 aclRules=[{"ip": "203.0.113.0/24"}]))),
         ],
     ),
     "no-open-admin-ingress": (
-        res("scaleway:instance/securityGroup:SecurityGroup", "sg", inboundRules=[{"action": "accept", "port": 22, "ipRange": "198.51.100.0/24"}]),
+        sg({"action": "accept", "port": 22, "ipRange": "198.51.100.0/24"}, {"action": "accept", "port": 443}),
         [
-            ("SSH from anywhere", res("scaleway:instance/securityGroup:SecurityGroup", "sg", inboundRules=[{"action": "accept", "port": 22, "ipRange": "0.0.0.0/0"}])),
-            ("all ports from anywhere", res("scaleway:instance/securityGroup:SecurityGroup", "sg", inboundRules=[{"action": "accept", "ipRange": "::/0"}])),
+            ("SSH from anywhere", sg({"action": "accept", "port": 22, "ipRange": "0.0.0.0/0"})),
+            ("all ports from anywhere", sg({"action": "accept", "ipRange": "::/0"})),
+            ("a rule with no IP range", sg({"action": "accept", "port": 22})),
+            ("inbound default policy accept", sg({"action": "accept", "port": 22, "ipRange": "198.51.100.0/24"}, default="accept")),
+            ("inbound default policy left to the API (accept)", res(SG, "sg", inboundRules=[])),
+            ("SSH from two /1 halves", sg({"action": "accept", "port": 22, "ipRange": "0.0.0.0/1"}, {"action": "accept", "port": 22, "ipRange": "128.0.0.0/1"})),
+            ("kubelet from anywhere", sg({"action": "accept", "port": 10250, "ipRange": "0.0.0.0/0"})),
+            ("RKE2 supervisor from anywhere", res("scaleway:instance/securityGroupRules:SecurityGroupRules", "r", inboundRules=[{"action": "accept", "portRange": "9000-9999", "ip": "0.0.0.0/0"}])),
         ],
+    ),
+    "team-guardrails": (
+        stack(*GUARDED),
+        [("baseline Pod Security", without(TEAM_NS, added=(with_props(TEAM_NS, metadata={"name": "pretraining", "labels": {
+              "infratech.io/team": "pretraining", "pod-security.kubernetes.io/enforce": "baseline"}}),))),
+         ("no quota", without(TEAM_QUOTA)),
+         ("no default-deny", without(TEAM_DENY)),
+         ("a 'default-deny' that allows everything", without(TEAM_DENY, added=(with_props(TEAM_DENY, spec={
+             "podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}], "egress": [{}]}),))),
+         ("no team RBAC", without(TEAM_RBAC)),
+         ("host-access policy not applied", without(*[r for r in ADMISSION if r.get("metadata.name") == "infratech-host-access"])),
+         ("queue policy not bound", without(*[r for r in ADMISSION if r.kind == "ValidatingAdmissionPolicyBinding"
+                                              and r.get("metadata.name") == "infratech-queue-name"]))],
     ),
     "gpu-pools-tainted": (
         GPU_POOL,
@@ -130,13 +199,20 @@ CASES = {
         res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [{"image": "vllm/vllm-openai:v0.24.0"}]}}}),
         [("latest", res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [{"image": "vllm/vllm-openai:latest"}]}}})),
          ("no tag", res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [{"image": "vllm/vllm-openai"}]}}})),
-         ("chart values tag latest", with_props(RELEASE, values={"image": {"tag": "latest"}}))],
+         ("chart values tag latest", with_props(RELEASE, values={"image": {"tag": "latest"}})),
+         ("main branch tag", res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [{"image": "vllm/vllm-openai:main"}]}}})),
+         ("nightly tag", res("kubernetes:batch/v1:Job", "j", spec={"template": {"spec": {"containers": [{"image": "ghcr.io/infratech-souveraine/llm-train:nightly"}]}}})),
+         ("chart values tag main", with_props(RELEASE, values={"image": {"repository": "vllm/vllm-openai", "tag": "main"}}))],
     ),
     "secrets-as-secrets": (
         SECRET_OK,
         [("plain secret data", res("kubernetes:core/v1:Secret", "s", stringData={"AWS_SECRET_ACCESS_KEY": "abc"})),
          ("plain kubeconfig to the provider", res("pulumi:providers:kubernetes", "k", kubeconfig="apiVersion: v1")),
-         ("credential in chart values", with_props(RELEASE, values={"secret": {"secretKey": "abc", "accessKey": "AK"}}))],
+         ("credential in chart values", with_props(RELEASE, values={"secret": {"secretKey": "abc", "accessKey": "AK"}})),
+         ("credential in a chart's env value", with_props(RELEASE, values={"env": [{"name": "HF_TOKEN", "value": "hf_abc"}]})),
+         ("S3 key in a chart's nested env", with_props(RELEASE, values={"server": {"extraEnv": [{"name": "AWS_SECRET_ACCESS_KEY", "value": "abc"}]}})),
+         ("credential in a Deployment's env", res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [
+             {"name": "c", "image": "vllm/vllm-openai:v0.32.0", "env": [{"name": "VLLM_API_KEY", "value": "sk-123"}]}]}}}))],
     ),
     "secret-outputs": (
         stack(outputs=OUTPUTS),
@@ -292,3 +368,72 @@ def test_a_stack_without_its_own_registry_is_warned_naming_where_its_training_im
     assert verdict["scaleway-fr-par-2-h100"].status == "pass"
     (message,) = verdict["ovh-gra11"].violations
     assert "image ghcr.io/infratech-souveraine/llm-train:0.1.0 is pulled from ghcr.io: the stack has no registry of its own" in message
+
+
+# -- what the closed blind spots must still let through ------------------------------------------------
+@pytest.mark.parametrize("why, good", [
+    ("env from a Secret", with_props(RELEASE, values={"env": [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}]})),
+    ("env value a Pulumi secret", with_props(RELEASE, values={"env": [{"name": "HF_TOKEN", "value": SECRET}]})),
+    ("env that is no credential", res("kubernetes:apps/v1:Deployment", "d", spec={"template": {"spec": {"containers": [
+        {"name": "c", "image": "vllm/vllm-openai:v0.32.0", "env": [{"name": "LOG_LEVEL", "value": "info"}]}]}}})),
+])
+def test_env_entries_that_hold_no_plain_credential_pass(why, good):
+    assert violations("secrets-as-secrets", good) == [], why
+
+
+@pytest.mark.parametrize("why, good", [
+    ("bucket policy naming an application", res("scaleway:object/bucketPolicy:BucketPolicy", "p", bucket="x-data", policy=json.dumps(
+        {"Statement": [{"Effect": "Allow", "Principal": {"SCW": "application_id:1111"}, "Action": "s3:GetObject", "Resource": "x-data/*"}]}))),
+    ("Deny to everyone", res("scaleway:object/bucketPolicy:BucketPolicy", "p", policy=json.dumps(
+        {"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket", "Resource": "x-data"}]}))),
+    ("OVH user policy without principal", res("ovh:CloudProject/s3Policy:S3Policy", "p", userId="u", policy=json.dumps(
+        {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::x-ckpt/*"}]}))),
+    ("policy known only after creation", res("scaleway:object/bucketPolicy:BucketPolicy", "p", policy=COMPUTED)),
+    ("private object", res("scaleway:object/item:Item", "o", visibility="private")),
+    ("OVH bucket", OVH_BUCKET),
+])
+def test_storage_that_needs_a_credential_passes(why, good):
+    assert violations("bucket-not-public", good) == [], why
+
+
+def test_an_accepting_default_policy_passes_only_when_drop_rules_close_every_admin_port_to_everyone():
+    closed = sg(*({"action": "drop", "port": p} for p in (22, 6443, 9345, 10250)), default="accept")
+    assert violations("no-open-admin-ingress", closed) == []
+    half = sg({"action": "drop", "portRange": "1-65535", "ipRange": "0.0.0.0/1"}, default="accept")
+    assert violations("no-open-admin-ingress", half), "a drop rule for half the addresses leaves the other half open"
+
+
+def test_an_allow_list_counts_for_the_cluster_it_depends_on_only():
+    other = res("ovh:CloudProject/kube:Kube", "other", region="GRA11")
+    found = violations("api-restricted", stack(OVH_KUBE, other, OVH_ALLOW))
+    assert len(found) == 1 and "'other'" in found[0] and "no allow-list of its own" in found[0]
+
+
+def test_a_release_tag_that_starts_like_a_moving_one_is_pinned():
+    assert violations("no-latest-images", with_props(RELEASE, values={"image": {"repository": "vllm/vllm-openai", "tag": "main-2025.01"}})) == []
+
+
+def test_a_stack_without_tenancy_is_stopped_unless_excepted_with_a_reason(project, tmp_path, capsys, monkeypatch):
+    def no_tenancy(c):
+        c.setdefault("infratech:platform", {})["tenancy"] = False
+
+    moved = _project_with(project, tmp_path, "ovh-gra11", no_tenancy)
+    monkeypatch.setattr("infratech.cli.app.find_project", lambda start=None: moved)
+    assert main(["plan", "ovh-gra11", "--out", str(tmp_path / "out")]) == EXIT_POLICY
+    captured = capsys.readouterr()
+    assert "FAIL      team-guardrails" in captured.out
+    assert ("team namespace 'pretraining' lacks Pod Security restricted (enforce is 'baseline'); a ResourceQuota; "
+            "a default-deny NetworkPolicy; the team's RoleBinding") in captured.out
+    assert "admission policy infratech-host-access is not applied" in captured.out
+
+
+def test_a_stack_without_tenancy_plans_when_excepted_with_a_reason(project, tmp_path, capsys, monkeypatch):
+    def excepted(c):
+        c.setdefault("infratech:platform", {})["tenancy"] = False
+        c.setdefault("infratech:policy", {}).setdefault("exceptions", {})["team-guardrails"] = "one team only; the cluster is theirs alone"
+
+    moved = _project_with(project, tmp_path, "ovh-gra11", excepted)
+    monkeypatch.setattr("infratech.cli.app.find_project", lambda start=None: moved)
+    assert main(["plan", "ovh-gra11", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "excepted  team-guardrails" in out and "excepted by the stack: one team only; the cluster is theirs alone" in out

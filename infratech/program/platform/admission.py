@@ -1,8 +1,10 @@
 """Admission policies in the team namespaces (and the serving namespace), from ``infratech/policy/kubernetes``.
 
-Jobs name their Kueue queue; GPUs are requested whole and with the GPU toleration; images come from
-the allowed registries, pinned; no privileged pods, host namespaces or hostPath outside the system
-namespaces; every workload carries a data-classification label. docs/sovereignty.md says why.
+Jobs name their Kueue queue; GPUs are requested whole and with the GPU toleration, and reach a team
+pod through that request only (no toleration without it, no runtime class, no NVIDIA_* variable); no
+system priority class in team pods; images come from the allowed registries, pinned; no privileged
+pods, host namespaces or ports, hostPath, added capabilities, root or unconfined seccomp outside the
+system namespaces; every workload carries a data-classification label. docs/sovereignty.md says why.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from ..handle import ClusterHandle
 from ..providers.common import LABEL_GPU_MODEL
 from .base import Namespace, child_opts, meta
 from .charts import PINS, release
-from .tenancy import TEAM_LABEL
+from ...policy.admission import TEAM_LABEL
 
 API = "kueue.x-k8s.io/v1beta2"
 COHORT = "infratech"

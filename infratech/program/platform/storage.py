@@ -26,7 +26,7 @@ from ...config import GPU_TAINT_KEY, StackConfig
 from ..handle import ClusterHandle
 from .base import Namespace, child_opts, meta
 from .charts import PINS, release
-from .tenancy import TEAM_LABEL
+from ...policy.admission import TEAM_LABEL
 
 CHECKPOINTS_CLASS = "infratech-checkpoints"
 MODELS_CLASS = "infratech-models"

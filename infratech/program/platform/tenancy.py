@@ -18,10 +18,10 @@ import pulumi_kubernetes as k8s
 
 from ...config import StackConfig, Team
 from ..handle import ClusterHandle
-from ...policy.admission import WORKLOADS_LABEL
+from ...policy.admission import TEAM_LABEL, WORKLOADS_LABEL
 from .base import Namespace, child_opts, meta
+from .quotas import quota_hard
 
-TEAM_LABEL = "infratech.io/team"
 MONITORING_NAMESPACE = "monitoring"
 JOB_SERVICE_ACCOUNT = "jobs"
 OBJECT_STORE_SECRET = "object-store"
@@ -48,16 +48,6 @@ READER_RULES = [
 def team_groups(team: Team) -> list[str]:
     """The identity-provider groups bound to a team; by default ``infratech:<team>``."""
     return list(team.groups) or [f"infratech:{team.name}"]
-
-
-def gpu_ceiling(cfg: StackConfig, cluster: ClusterHandle, team: Team) -> int:
-    """The most GPUs a team's pods may request at once: its quota plus what it may borrow, and
-    never more than the cluster has at its maximum size."""
-    total = sum(p.max_nodes * p.gpus_per_node for p in cluster.pools)
-    models = {p.gpu_model for p in cluster.pools if p.gpu_model}
-    if all(m in team.gpu_borrowing_limit for m in models):
-        return min(total, sum(team.gpu_quota.values()) + sum(team.gpu_borrowing_limit.values()))
-    return total
 
 
 def object_store_secret(resource_name: str, cluster: ClusterHandle, namespace: str, opts: pulumi.ResourceOptions) -> None:
@@ -139,15 +129,7 @@ class Tenancy(pulumi.ComponentResource):
         object_store_secret(f"{team.name}-object-store", self._cluster, ns.name, self._opts(ns))
 
     def _quota(self, team: Team, ns: Namespace) -> None:
-        hard = {
-            "requests.nvidia.com/gpu": str(gpu_ceiling(self._cfg, self._cluster, team)),
-            "services.loadbalancers": "0",
-            "services.nodeports": "0",
-        }
-        if team.cpu_quota is not None:
-            hard["requests.cpu"] = str(team.cpu_quota)
-        if team.memory_quota_gib is not None:
-            hard["requests.memory"] = f"{team.memory_quota_gib}Gi"
+        hard = quota_hard(self._cfg, self._cluster, team)
         k8s.core.v1.ResourceQuota(
             f"{team.name}-quota", metadata=meta("team", ns.name), spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=hard), opts=self._opts(ns)
         )

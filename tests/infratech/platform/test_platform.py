@@ -224,6 +224,45 @@ def test_team_namespace_guardrails(plans):
     assert secret["stringData"] == SECRET or secret["stringData"]["AWS_SECRET_ACCESS_KEY"] == SECRET
 
 
+def _teams(*teams: dict):
+    return lambda c: c.update({"infratech:teams": list(teams)})
+
+
+def test_team_gpu_quota_is_its_quota_plus_what_the_cohort_can_lend(variant):
+    """Kueue lends a team at most the others' unused nominal quota: with 1 + 1 H100s in the
+    cohort and no L40S quota anywhere, a team can never run more than 2 GPUs, not the cluster's 7."""
+    rec = variant("ovh-gra11", _teams({"name": "pretraining", "gpu_quota": {"h100-80gb": 1}},
+                                      {"name": "applied", "gpu_quota": {"h100-80gb": 1}}))
+    assert one(rec, "ResourceQuota", "team", "pretraining")["spec"]["hard"]["requests.nvidia.com/gpu"] == "2"
+    limited = variant("ovh-gra11", _teams({"name": "pretraining", "gpu_quota": {"h100-80gb": 2}, "gpu_borrowing_limit": {"h100-80gb": 1}},
+                                          {"name": "applied", "gpu_quota": {"h100-80gb": 2, "l40s": 3}}))
+    assert one(limited, "ResourceQuota", "team", "pretraining")["spec"]["hard"]["requests.nvidia.com/gpu"] == "6", "2 + 1 H100 (capped by its limit) + 3 L40S"
+
+
+def _datasets_gib(rec, namespace: str) -> int:
+    claims = [o for o in objects(rec, "PersistentVolumeClaim") if o["metadata"]["namespace"] == namespace]
+    return sum(int(c["spec"]["resources"]["requests"]["storage"].removesuffix("Ti")) * 1024 for c in claims)
+
+
+def test_team_cpu_memory_and_storage_quotas_default_to_its_share_of_the_gpu_nodes(variant):
+    """Without cpu_quota/memory_quota_gib: the GPU nodes its GPU ceiling fills (4 x h100-380: 30
+    vCPU, 380 GiB each, catalog) plus 16 cores and 64 GiB for CPU work; 500 GiB of volumes beyond
+    the datasets claim's nominal size."""
+    rec = variant("ovh-gra11", _teams({"name": "pretraining", "gpu_quota": {"h100-80gb": 4}, "gpu_borrowing_limit": {"h100-80gb": 0, "l40s": 0}},
+                                      {"name": "applied", "gpu_quota": {"l40s": 3}}))
+    hard = one(rec, "ResourceQuota", "team", "pretraining")["spec"]["hard"]
+    assert (hard["requests.nvidia.com/gpu"], hard["requests.cpu"], hard["requests.memory"]) == ("4", str(4 * 30 + 16), f"{4 * 380 + 64}Gi")
+    assert hard["requests.storage"] == f"{500 + _datasets_gib(rec, 'pretraining')}Gi"
+
+
+def test_team_quotas_set_in_the_stack_are_used(variant):
+    rec = variant("ovh-gra11", _teams({"name": "pretraining", "gpu_quota": {"h100-80gb": 4}, "cpu_quota": 64,
+                                       "memory_quota_gib": 256, "storage_quota_gib": 100}))
+    hard = one(rec, "ResourceQuota", "team", "pretraining")["spec"]["hard"]
+    assert (hard["requests.cpu"], hard["requests.memory"]) == ("64", "256Gi")
+    assert hard["requests.storage"] == f"{100 + _datasets_gib(rec, 'pretraining')}Gi"
+
+
 def test_tenancy_off_keeps_bare_team_namespaces_for_the_queues(variant):
     rec = variant("ovh-gra11", lambda c: c.setdefault("infratech:platform", {}).update(tenancy=False))
     assert {o["metadata"]["name"] for o in objects(rec, "Namespace")} >= {"pretraining", "applied"}
