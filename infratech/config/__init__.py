@@ -19,6 +19,7 @@ from .common import (
     PROVIDERS,
     RESERVED_LABEL_PREFIX,
     SECRET_KEYS,
+    SLURM_TAINT_KEY,
 )
 from .platform import Platform
 from .pools import Pool, Taint
@@ -29,7 +30,7 @@ from .teams import Team
 
 __all__ = [
     "CATALOG_PROVIDERS", "SECRET_KEYS", "ExistingSettings", "ScalewaySettings",
-    "GPU_TAINT_KEY", "NAMESPACE", "PROVIDER_TITLES", "PROVIDERS", "RESERVED_LABEL_PREFIX",
+    "GPU_TAINT_KEY", "NAMESPACE", "PROVIDER_TITLES", "PROVIDERS", "RESERVED_LABEL_PREFIX", "SLURM_TAINT_KEY",
     "Bucket", "Network", "ObjectStorage", "OvhSettings", "Platform", "Pool", "Problem",
     "StackConfig", "StackConfigError", "Taint", "Team",
     "load", "parse", "raw_from_config", "raw_from_pulumi",

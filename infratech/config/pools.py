@@ -45,7 +45,7 @@ class Pool(_Model):
     """
 
     name: str
-    role: Literal["system", "training", "inference"]
+    role: Literal["system", "training", "inference", "slurm"]  # slurm: nodes of its own (docs/slurm.md)
     availability_zone: Optional[str] = None
     flavor: Optional[str] = Field(default=None, validate_default=True)
     # existing and bare-metal clusters: what the nodes have, since no catalog flavour describes them;
@@ -280,6 +280,10 @@ class Pool(_Model):
 def _outscale_gpus(v: Any, info: ValidationInfo) -> Any:
     """An Outscale pool's flexible GPUs: a model sold in the region, on a VM type that takes them."""
     role, name = info.data.get("role"), info.field_name
+    if role == "slurm" and v is None and info.data.get("gpu_model") is None:
+        return v  # a CPU pool for Slurm
+    if role == "slurm":
+        role = "training"  # a GPU pool for Slurm: checked as any GPU pool
     if role == "system":
         if v is not None:
             raise ValueError(f"'system' pools have no GPUs; remove {name}")
