@@ -264,6 +264,9 @@ class Pool(_Model):
             problems.append(f"anti_affinity pools hold at most 5 nodes on OVHcloud MKS; {show('max_nodes')} is more")
         if self.role == "system" and self.min_nodes < 1:
             problems.append("a system pool needs min_nodes >= 1: cluster services must always have a node")
+        if self.autoscale and self.role == "slurm":
+            problems.append("a Slurm pool has a fixed size (set nodes, not autoscale): Slurm jobs make no pending pods, so "
+                            "the autoscaler never adds a node for them, and it ignores slurmd's pods when it removes one")
         if self.autoscale and _provider(info) == "existing":
             problems.append("autoscale is decided by whoever runs the existing cluster; remove it")
         if self.autoscale and _provider(info) in SELF_BUILT_PROVIDERS:

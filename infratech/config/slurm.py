@@ -72,12 +72,14 @@ class Login(_Model):
     """The login node (a Slinky LoginSet): SSH with these keys, from the stack's allow-list only."""
 
     # the team's OpenSSH public keys, one line each (the .pub file's content)
-    ssh_public_keys: tuple[str, ...] = Field(min_length=1)
+    ssh_public_keys: tuple[str, ...]
     replicas: int = Field(default=1, ge=1, le=10, strict=True)
 
     @field_validator("ssh_public_keys")
     @classmethod
     def _keys(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("needs at least one OpenSSH public key: the login node takes SSH logins with these keys only")
         for i, line in enumerate(v):
             try:
                 _ssh_key(line)
@@ -156,11 +158,6 @@ def slurm_problems(slurm: Optional[Slurm], provider: Optional[str], pools: tuple
                         "(ovh, scaleway, outscale, baremetal)")
     if not slurm_pools:
         problems.append("slurm needs at least one pool with role slurm: Slurm gets nodes of its own, which Kueue never uses")
-    scaling = [p.name for p in pools if p.role == SLURM_ROLE and p.autoscale]
-    if scaling:
-        problems.append(f"pool(s) {', '.join(scaling)}: a Slurm pool has a fixed size (set nodes, not autoscale): "
-                        "Slurm jobs make no pending pods, so the autoscaler never adds a node for them, and "
-                        "it does not count slurmd's pods when it removes one")
     for i, part in enumerate(slurm.partitions):
         for name in part.pools:
             if name not in slurm_pools:
