@@ -32,12 +32,15 @@ from ..providers.common import LABEL_POOL
 from . import cert_manager
 from .base import Namespace, child_opts
 from .charts import PINS, release
+from .tenancy import OBJECT_STORE_SECRET, object_store_secret
 
 GPU = "nvidia.com/gpu"
 # the chart's logfile and initconf sidecars default to alpine:latest (charts/slurm/values.yaml);
 # a release of Alpine's 3.22 branch instead
 ALPINE = {"repository": "docker.io/library/alpine", "tag": "3.22.2"}
 LOGIN_SET = "login"
+# where a Slurm job finds the object store's keys, endpoint and bucket names (examples/slurm/)
+OBJECT_STORE_DIR = "/etc/infratech/object-store"
 SSH_PORT = 22  # the LoginSet's Service port (loginsetDefaults.service comment: port 22)
 
 
@@ -62,16 +65,20 @@ def tolerations(pool: PoolHandle) -> list[dict[str, str]]:
     return [{"key": t["key"], "operator": "Equal", "value": t.get("value", ""), "effect": t["effect"]} for t in pool.taints]
 
 
-def nodeset(pool: PoolHandle) -> dict[str, Any]:
+def nodeset(pool: PoolHandle, object_store: bool) -> dict[str, Any]:
     """One NodeSet per Slurm pool: one slurmd per node of the pool (scalingMode DaemonSet, CRD
-    nodesets ``spec.scalingMode``), holding all the node's GPUs."""
+    nodesets ``spec.scalingMode``), holding all the node's GPUs. With an object store, the
+    Secret jobs use on Kubernetes is mounted at :data:`OBJECT_STORE_DIR`, one file per variable."""
     values: dict[str, Any] = {
         "scalingMode": "DaemonSet",
         "logfile": {"image": dict(ALPINE)},
         "podSpec": {"nodeSelector": {LABEL_POOL: pool.name}, "tolerations": tolerations(pool)},
     }
+    if object_store:
+        values["podSpec"]["volumes"] = [{"name": "object-store", "secret": {"secretName": OBJECT_STORE_SECRET}}]
+        values["slurmd"] = {"volumeMounts": [{"name": "object-store", "mountPath": OBJECT_STORE_DIR, "readOnly": True}]}
     if pool.gpus_per_node and pool.gpu_model:
-        values["slurmd"] = {"resources": {"limits": {GPU: pool.gpus_per_node}}}
+        values.setdefault("slurmd", {})["resources"] = {"limits": {GPU: pool.gpus_per_node}}
         values["extraConfMap"] = {"Gres": [f"gpu:{gres_type(pool.gpu_model)}:{pool.gpus_per_node}"]}
     return values
 
@@ -88,7 +95,7 @@ def slurm_values(cfg: StackConfig, cluster: ClusterHandle) -> dict[str, Any]:
         "clusterName": cfg.name,
         "controller": controller,
         "nodesetDefaults": {"logfile": {"image": dict(ALPINE)}},
-        "nodesets": {p.name: nodeset(p) for p in pools},
+        "nodesets": {p.name: nodeset(p, cluster.object_store is not None) for p in pools},
         "loginsetDefaults": {"initconf": {"image": dict(ALPINE)}},
         "partitions": {
             part.name: {
@@ -157,6 +164,8 @@ class Slurm(pulumi.ComponentResource):
         slinky = Namespace(operator_pin.namespace, provider, self, labels={"infratech.io/component": "slurm"})
         # slurmd runs the jobs' processes and their cgroups, with the node's devices: privileged
         ns = Namespace(slurm_pin.namespace, provider, self, pod_security="privileged", labels={"infratech.io/component": "slurm"})
+        # the same Secret as in the team namespaces: jobs read and write the same buckets
+        object_store_secret("slurm-object-store", cluster, ns.name, child_opts(self, provider, depends_on=[ns.resource]))
         self.crds = release(crds_pin, {}, child_opts(self, provider, depends_on=[slinky.resource]))
         self.operator = release(
             operator_pin, operator_values(cfg), child_opts(self, provider, depends_on=[slinky.resource, self.crds, cert_manager_release])

@@ -172,6 +172,18 @@ def test_one_nodeset_per_pool_holding_all_its_gpus(plan):
         assert ns["spec"]["scalingMode"] == "DaemonSet"
 
 
+def test_jobs_find_the_object_store_the_teams_use(plan):
+    secrets = {(r.inputs["metadata"]["namespace"]): r.inputs for r in plan.resources
+               if r.type == "kubernetes:core/v1:Secret" and r.inputs["metadata"]["name"] == "object-store"}
+    assert "slurm" in secrets and "pretraining" in secrets
+    assert set(secrets["slurm"]["stringData"]) == set(secrets["pretraining"]["stringData"])
+    for ns in of_kind(rendered(plan), "NodeSet"):
+        volumes = {v["name"]: v for v in ns["spec"]["template"]["spec"]["volumes"]}
+        mount = next(m for m in ns["spec"]["slurmd"]["volumeMounts"] if m["name"] in volumes)
+        assert volumes[mount["name"]]["secret"]["secretName"] == "object-store"
+        assert mount["mountPath"] == "/etc/infratech/object-store" and mount["readOnly"] is True
+
+
 def test_gres_autodetect_and_partition_limits_reach_slurm_conf(plan):
     docs = rendered(plan)
     config = [d for d in of_kind(docs, "ConfigMap") if "gres.conf" in (d.get("data") or {})]
