@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import subprocess
 
 import pytest
 import yaml
@@ -265,3 +266,24 @@ def test_typos_in_what_the_crds_leave_free_form_are_caught(values, problem):
     found = [f"{d['kind']} {e}" for d in helm_template(values) for _, o in upstream.embedded_core_objects(d)
              for e in upstream.validate_core_object(o, upstream.DEFAULT_KUBERNETES_VERSION)]
     assert any(problem in f for f in found), found
+
+
+# -- the example job fits the example stack --------------------------------------------------
+def test_the_example_sbatch_fits_the_partition_and_pool_it_names(plan):
+    script = upstream.REPO / "examples" / "slurm" / "train-tiny.sbatch"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    text = script.read_text(encoding="utf-8")
+    opts = dict(re.findall(r"^#SBATCH --([\w-]+)=(\S+)", text, flags=re.MULTILINE))
+    conf = of_kind(rendered(plan), "Controller")[0]["spec"]["extraConf"]
+    line = next(l for l in conf.splitlines() if l.startswith(f"PartitionName={opts['partition']} "))
+    nodesets = re.search(r"Nodes=(\S+)", line).group(1).split(",")
+    pools = slurm_pools(plan)
+    nodes = sum(int(r.inputs["desiredNodes"]) for r in plan.by_type(NODE_POOL) if r.inputs["name"] in nodesets)
+    assert int(opts["nodes"]) <= nodes
+    _, gres_type, count = opts["gres"].split(":")
+    assert all(int(pools[n]["metadata"]["labels"]["infratech.io/gpu-count"]) >= int(count) for n in nodesets)
+    assert gres_type == "h100"
+    h, m, s = map(int, opts["time"].split(":"))
+    max_time = re.search(r"MaxTime=(\d+)-(\d+):", line)
+    assert h * 60 + m <= (int(max_time.group(1)) * 24 + int(max_time.group(2))) * 60
+    assert "workloads.train.slurm torchrun-args" in text and "-m workloads.train " in text
