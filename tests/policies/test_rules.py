@@ -227,6 +227,7 @@ def shipped(project, tmp_path_factory):
 SHIPPED_WARNINGS = {
     "ovh-gra11": {"deployer-reaches-api", "managed-pool-support"},
     "ovh-gra11-l4": {"deployer-reaches-api", "managed-pool-support"},
+    "ovh-gra11-slurm": {"deployer-reaches-api", "managed-pool-support"},
     "scaleway-fr-par-2-h100": {"deployer-reaches-api"},
     "scaleway-fr-par-2-l4": {"deployer-reaches-api"},
 }
