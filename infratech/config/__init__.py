@@ -1,8 +1,9 @@
 """Typed stack configuration: the one place that reads ``pulumi.Config``.
 
 One module per section of the stack file: ``pools``, ``providers`` (ovh, scaleway, existing),
-``storage`` (network, object_storage), ``platform``, ``teams``, ``policy``, and ``stack`` for the
-whole; ``common`` holds what they share, ``load`` reads Pulumi's config, ``errors`` words problems.
+``storage`` (network, object_storage), ``platform`` (with ``slurm``, its Slurm settings),
+``teams``, ``policy``, and ``stack`` for the whole; ``common`` holds what they share, ``load``
+reads Pulumi's config, ``errors`` words problems.
 
 Everything else receives a validated, frozen :class:`StackConfig`. Problems in a stack file are
 reported all at once, each with its key path (``pools[1].flavor``), the value given and what is

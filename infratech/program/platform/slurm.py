@@ -49,9 +49,11 @@ def slurm_pools(cluster: ClusterHandle) -> list[PoolHandle]:
 
 
 def gres_type(gpu_model: str) -> str:
-    """The GRES type of a GPU model id: its first word (``h100-80gb`` -> ``h100``). With
-    ``AutoDetect=nvidia`` slurmd matches the type against the name NVML reports
-    (``NVIDIA H100 80GB HBM3``), case-insensitively, as a substring (slurm.schedmd.com/gres.conf.html)."""
+    """The GRES type of a GPU model id: its first word (``h100-80gb`` -> ``h100``). A configured
+    Type matches an autodetected GPU when it equals, or is a substring of, the name slurmd detects,
+    spaces replaced with underscores (slurm.schedmd.com/gres.conf.html, Type), e.g.
+    ``nvidia_h100_80gb_hbm3``; the Slinky docs at v1.2.1 use ``AutoDetect=nvidia`` with
+    ``Gres=gpu:<TYPE>:N`` (SOURCE.txt notes, docs/installation.md)."""
     return gpu_model.split("-", 1)[0]
 
 
