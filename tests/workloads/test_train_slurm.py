@@ -7,6 +7,7 @@ are started with exactly those variables, as srun would start them. About two mi
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -133,3 +134,55 @@ def test_two_srun_tasks_shard_the_model_then_resume_from_the_last_checkpoint(tmp
     assert sorted(again) == list(range(1, 9))
     for step in range(5, 9):  # the same run: bitwise the same losses after the resume
         assert again[step]["loss"] == first[step]["loss"], step
+
+
+# -- the example batch script, with srun replaced by a stand-in --------------------------------
+# No slurmd can run here. The stand-in does what srun does for `srun bash -c CMD` in an allocation
+# of two nodes with one task each: it starts CMD once per node, with the variables srun gives a
+# task (and the batch script's environment), and fails when a task fails (--kill-on-bad-exit).
+SRUN_STAND_IN = '''#!{python}
+import os, subprocess, sys
+args = [a for a in sys.argv[1:] if not a.startswith("--kill-on-bad-exit")]
+nodes = ["localhost", "127.0.0.1"]
+procs = []
+for node, _ in enumerate(nodes):
+    env = dict(os.environ, SLURM_STEP_ID="0", SLURM_NODEID=str(node), SLURM_PROCID=str(node), SLURM_LOCALID="0",
+               SLURM_STEP_NUM_NODES="2", SLURM_STEP_NUM_TASKS="2", SLURM_STEP_TASKS_PER_NODE="1(x2)",
+               SLURM_STEP_NODELIST=",".join(nodes), SCRATCH=os.path.join(os.environ["STAND_IN_DISKS"], f"node{{node}}"))
+    procs.append(subprocess.Popen(args, env=env))
+codes = [p.wait() for p in procs]
+sys.exit(max(codes))
+'''
+
+
+def _sbatch(tmp_path: Path, steps: int) -> subprocess.CompletedProcess:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    srun = bin_dir / "srun"
+    srun.write_text(SRUN_STAND_IN.format(python=sys.executable))
+    srun.chmod(0o755)
+    variables = {  # what sbatch gives the batch script of a 2-node allocation
+        "SLURM_JOB_ID": _job_id_with_a_free_port(), "SLURM_JOB_NAME": "tiny", "SLURM_NNODES": "2",
+        "SLURM_JOB_NODELIST": "localhost,127.0.0.1", "SLURM_PROCID": "0",
+    }
+    e = env(PATH=f"{bin_dir}:{os.environ['PATH']}", PYTHON=sys.executable, PYTHONPATH=str(REPO), STEPS=str(steps),
+            EVERY="2", STAND_IN_DISKS=str(tmp_path / "disks"), AWS_ENDPOINT_URL=f"file://{tmp_path / 's3'}",
+            S3_BUCKET_CHECKPOINTS="team-checkpoints", S3_BUCKET_DATASETS="team-datasets", INFRATECH_NPROC_PER_NODE="1",
+            **variables)
+    script = REPO / "examples" / "slurm" / "train-tiny.sbatch"
+    return subprocess.run(["bash", str(script)], cwd=REPO, env=e, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def test_the_example_batch_script_trains_on_two_nodes_and_resumes_from_the_bucket(tmp_path):
+    first = _sbatch(tmp_path, steps=4)
+    assert first.returncode == 0, first.stderr[-5000:]
+    run = tmp_path / "disks" / "node0" / "runs" / "tiny"
+    assert "FSDP2 over 2 process(es) on cpu" in (run / "train.log").read_text()
+    remote = tmp_path / "s3" / "team-checkpoints" / "pretraining" / "tiny"
+    assert sorted(p.name for p in remote.iterdir()) == ["step-000000002", "step-000000004"]
+    # the job runs again on fresh nodes (requeued, or submitted again with the same name)
+    shutil.rmtree(tmp_path / "disks")
+    again = _sbatch(tmp_path, steps=6)
+    assert again.returncode == 0, again.stderr[-5000:]
+    assert "downloaded step-000000004" in again.stderr and "at step 4" in again.stderr, again.stderr[-3000:]
+    assert sorted(metrics(run)) == [5, 6]
