@@ -83,12 +83,31 @@ CHARTS: dict[str, str] = {
     "kube-prometheus-stack": "kube-prometheus-stack/charts/kube-prometheus-stack",
     "keda": "keda/keda",
     "cert-manager": "cert-manager/deploy/charts/cert-manager",
+    "slurm-operator-crds": "slurm-operator-v1.2.1/charts/slurm-operator-crds",
+    "slurm-operator": "slurm-operator-v1.2.1/charts/slurm-operator",
+    "slurm": "slurm-operator-v1.2.1/charts/slurm",
+}
+
+# Maps whose entries the chart merges over a defaults mapping of its own, so each entry is checked
+# against those defaults: {chart_key: {"map path": "defaults path"}}. The slurm chart's templates
+# merge ``nodesets.<key>`` over ``nodesetDefaults`` (templates/nodeset/nodeset-cr.yaml),
+# ``loginsets.<key>`` over ``loginsetDefaults`` (templates/loginset/loginset-cr.yaml); its
+# ``partitions`` map documents one entry, ``all``, whose keys are the ones an entry takes
+# (values.yaml ``partitions``, read by templates/controller/_helpers.tpl slurm.controller.extraConf).
+MAP_ENTRY_DEFAULTS: dict[str, dict[str, str]] = {
+    "slurm": {"nodesets": "nodesetDefaults", "loginsets": "loginsetDefaults", "partitions": "partitions.all"},
 }
 
 # Keys that upstream documents only in a comment of values.yaml (so they are not in the parsed
 # defaults) and that we set on purpose: {chart_key: {"dotted.path": "reason, upstream file:line"}}.
 # An entry also allows everything below its path. Add one only after reading the comment upstream.
-ALLOWED_UNDECLARED: dict[str, dict[str, str]] = {}
+ALLOWED_UNDECLARED: dict[str, dict[str, str]] = {
+    "slurm": {
+        "nodesetDefaults.podSpec.nodeSelector": "a map of labels, '(map[string]string) Node label selector', values.yaml:820",
+        "loginsetDefaults.service.spec": "a Service spec, '(corev1.ServiceSpec) Extend the service template', values.yaml:675",
+        "partitions.all.configMap": "slurm.conf partition options, '(map[string]string | map[string][]string)', values.yaml:859",
+    },
+}
 
 
 def _chart_dir(chart_key: str) -> Path:
@@ -231,7 +250,17 @@ def chart_value_problems(chart_key: str, values: Mapping[str, Any]) -> list[str]
             open_paths.append(key)
         else:  # the subchart's defaults, overridden by what the parent chart sets for it
             defaults[key] = _deep_merge(chart_defaults(sub), defaults.get(key) or {})
-    problems = unknown_value_paths(values, defaults, ALLOWED_UNDECLARED.get(chart_key, {}), open_paths)
+    entries = MAP_ENTRY_DEFAULTS.get(chart_key, {})
+    problems = unknown_value_paths(values, defaults, [*ALLOWED_UNDECLARED.get(chart_key, {}), *entries], open_paths)
+    for map_path, defaults_path in entries.items():
+        entry_defaults = _at(defaults, defaults_path)
+        for name, entry in (_at(values, map_path) or {}).items():
+            if not isinstance(entry, Mapping):
+                problems.append(f"{map_path}.{name}: we set a {_kind(entry)} where the chart takes a mapping like {defaults_path}")
+                continue
+            prefix = defaults_path + "."
+            inside = [a[len(prefix):] for a in ALLOWED_UNDECLARED.get(chart_key, {}) if a.startswith(prefix)]
+            problems += [f"{map_path}.{name}.{p}" for p in unknown_value_paths(entry, entry_defaults, inside)]
     schema = chart_values_schema(chart_key)
     if schema is not None:
         # a key the chart's own schema declares is known, even where values.yaml only has it in a
@@ -248,6 +277,14 @@ def chart_value_problems(chart_key: str, values: Mapping[str, Any]) -> list[str]
         for err in sorted(validator.iter_errors(merged), key=lambda e: list(map(str, e.path))):
             problems.append(f"{_dotted(err.absolute_path) or '(root)'}: values.schema.json: {err.message}")
     return problems
+
+
+def _at(values: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted path of nested mappings, or None."""
+    node: Any = values
+    for key in dotted.split("."):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
 
 
 def _schema_declares(schema: dict, path: list[str]) -> bool:
@@ -413,6 +450,38 @@ def validate_custom_object(obj: Mapping[str, Any]) -> list[str]:
     for err in sorted(_validator(group, kind, version).iter_errors(dict(obj)), key=lambda e: list(map(str, e.path))):
         errors.append(f"{_dotted(err.absolute_path) or '(root)'}: {err.message}")
     return errors
+
+
+# Parts of custom resources that the CRD keeps as ``x-kubernetes-preserve-unknown-fields`` (so the
+# API server accepts any typo there) but that the operator turns into core objects: a container
+# (``corev1.Container`` in the field's description), the pod template's spec (``corev1.PodSpec``),
+# the Service's spec (``corev1.ServiceSpec``). (group, kind) -> the container fields of ``spec``.
+# Slinky v1beta1: crds/slinky.slurm.net_*.yaml at v1.2.1.
+EMBEDDED_CONTAINERS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("slinky.slurm.net", "Controller"): ("slurmctld", "reconfigure", "logfile"),
+    ("slinky.slurm.net", "NodeSet"): ("slurmd", "logfile"),
+    ("slinky.slurm.net", "LoginSet"): ("login", "initconf"),
+    ("slinky.slurm.net", "RestApi"): ("slurmrestd",),
+    ("slinky.slurm.net", "Accounting"): ("slurmdbd",),
+}
+
+
+def embedded_core_objects(obj: Mapping[str, Any]) -> list[tuple[str, dict]]:
+    """The core objects a custom resource of :data:`EMBEDDED_CONTAINERS` stands for, to validate
+    with :func:`validate_core_object`: (where, object). A Pod of the pod template's spec with the
+    resource's containers in it, and a Service of ``spec.service.spec`` where there is one."""
+    group, _ = _split_api_version(str(obj.get("apiVersion")))
+    names = EMBEDDED_CONTAINERS.get((group, str(obj.get("kind"))))
+    if names is None:
+        return []
+    spec = obj.get("spec") or {}
+    pod_spec = dict(((spec.get("template") or {}).get("spec")) or {})
+    pod_spec["containers"] = [*pod_spec.get("containers", []), *({"name": n, **spec[n]} for n in names if spec.get(n))]
+    out = [("spec.template.spec with spec." + "/".join(names), {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": pod_spec})]
+    service = (spec.get("service") or {}).get("spec")
+    if service:
+        out.append(("spec.service.spec", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": service}))
+    return out
 
 
 # --- core objects -----------------------------------------------------------------------------------

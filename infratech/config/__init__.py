@@ -1,8 +1,9 @@
 """Typed stack configuration: the one place that reads ``pulumi.Config``.
 
 One module per section of the stack file: ``pools``, ``providers`` (ovh, scaleway, existing),
-``storage`` (network, object_storage), ``platform``, ``teams``, ``policy``, and ``stack`` for the
-whole; ``common`` holds what they share, ``load`` reads Pulumi's config, ``errors`` words problems.
+``storage`` (network, object_storage), ``platform`` (with ``slurm``, its Slurm settings),
+``teams``, ``policy``, and ``stack`` for the whole; ``common`` holds what they share, ``load``
+reads Pulumi's config, ``errors`` words problems.
 
 Everything else receives a validated, frozen :class:`StackConfig`. Problems in a stack file are
 reported all at once, each with its key path (``pools[1].flavor``), the value given and what is
@@ -19,6 +20,7 @@ from .common import (
     PROVIDERS,
     RESERVED_LABEL_PREFIX,
     SECRET_KEYS,
+    SLURM_TAINT_KEY,
 )
 from .platform import Platform
 from .pools import Pool, Taint
@@ -29,7 +31,7 @@ from .teams import Team
 
 __all__ = [
     "CATALOG_PROVIDERS", "SECRET_KEYS", "ExistingSettings", "ScalewaySettings",
-    "GPU_TAINT_KEY", "NAMESPACE", "PROVIDER_TITLES", "PROVIDERS", "RESERVED_LABEL_PREFIX",
+    "GPU_TAINT_KEY", "NAMESPACE", "PROVIDER_TITLES", "PROVIDERS", "RESERVED_LABEL_PREFIX", "SLURM_TAINT_KEY",
     "Bucket", "Network", "ObjectStorage", "OvhSettings", "Platform", "Pool", "Problem",
     "StackConfig", "StackConfigError", "Taint", "Team",
     "load", "parse", "raw_from_config", "raw_from_pulumi",

@@ -20,6 +20,8 @@ PROVIDER_TITLES = {"ovh": "OVHcloud", "scaleway": "Scaleway", "outscale": "3DS O
 SECRET_KEYS = ("kubeconfig", "object_store_access_key_id", "object_store_secret_access_key")
 RESERVED_LABEL_PREFIX = "infratech.io/"
 GPU_TAINT_KEY = "nvidia.com/gpu"
+# on the nodes of pools with role slurm: only Slurm's own pods (slurmd) tolerate it (docs/slurm.md)
+SLURM_TAINT_KEY = "infratech.io/slurm"
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")

@@ -13,7 +13,12 @@ from pydantic import SecretStr, ValidationError
 from .. import catalog as _catalog
 from .errors import StackConfigError, stack_problems
 from .common import CATALOG_PROVIDERS, NAMESPACE
+from .slurm import SLURM_ROLE
 from .stack import StackConfig
+
+def _slurm(pool: Any) -> bool:
+    return isinstance(pool, dict) and pool.get("role") == SLURM_ROLE
+
 
 def _context(raw: dict, secret_keys: Optional[set[str]] = None) -> dict:
     """What field validators need to know of the rest of the stack, read leniently from raw data."""
@@ -25,7 +30,7 @@ def _context(raw: dict, secret_keys: Optional[set[str]] = None) -> dict:
     pools = raw.get("pools") if isinstance(raw.get("pools"), list) else None
     models: Optional[set[str]] = None
     if provider in ("existing", "baremetal") and pools is not None:
-        models = {text(p.get("gpu_model")) for p in pools if isinstance(p, dict) and text(p.get("gpu_model"))}
+        models = {text(p.get("gpu_model")) for p in pools if isinstance(p, dict) and text(p.get("gpu_model")) and not _slurm(p)}
     elif provider in CATALOG_PROVIDERS and pools is not None:
         models = set()
         for pool in pools:
@@ -38,7 +43,7 @@ def _context(raw: dict, secret_keys: Optional[set[str]] = None) -> dict:
             if offer is None:
                 models = None  # a bad flavour is reported on its own; do not guess the models
                 break
-            if offer.is_gpu:
+            if offer.is_gpu and not _slurm(pool):  # Slurm's GPUs are not Kueue's to hand out
                 models.add(offer.gpu_model_id)
     zone = None
     facts = cat.region(provider, region) if provider == "scaleway" and region else None

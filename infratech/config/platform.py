@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from .. import imageref
 from ..images.spec import VERSION as IMAGE_VERSION
 from .common import _Model
+from .slurm import Slurm
 
 # a registry and optional path, as image references start: no scheme, no trailing slash, no tag
 _REGISTRY = re.compile(r"[a-z0-9.-]+\.[a-z]{2,63}(:\d+)?(/[a-z0-9._-]+)*|(localhost|127\.0\.0\.1):\d+(/[a-z0-9._-]+)*")
@@ -18,7 +19,7 @@ _REGISTRY = re.compile(r"[a-z0-9.-]+\.[a-z]{2,63}(:\d+)?(/[a-z0-9._-]+)*|(localh
 
 PLATFORM_NAMESPACES = (
     "gpu-operator", "kueue-system", "jobset-system", "kubeflow-system", "csi-s3", "monitoring",
-    "keda", "cert-manager", "serving", "default", "kube-system", "kube-public", "kube-node-lease",
+    "keda", "cert-manager", "serving", "slinky", "slurm", "default", "kube-system", "kube-public", "kube-node-lease",
 )
 
 
@@ -66,6 +67,8 @@ class Platform(_Model):
     acme: Optional[Acme] = None
     # jobs of a team pending longer than this raise an alert
     pending_alert_minutes: int = Field(default=60, ge=5, le=10080, strict=True)
+    # Slurm (Slinky) on the pools with role slurm; absent: no Slurm (docs/slurm.md)
+    slurm: Optional[Slurm] = None
 
     @model_validator(mode="before")
     @classmethod

@@ -45,7 +45,7 @@ class Pool(_Model):
     """
 
     name: str
-    role: Literal["system", "training", "inference"]
+    role: Literal["system", "training", "inference", "slurm"]  # slurm: nodes of its own (docs/slurm.md)
     availability_zone: Optional[str] = None
     flavor: Optional[str] = Field(default=None, validate_default=True)
     # existing and bare-metal clusters: what the nodes have, since no catalog flavour describes them;
@@ -264,6 +264,9 @@ class Pool(_Model):
             problems.append(f"anti_affinity pools hold at most 5 nodes on OVHcloud MKS; {show('max_nodes')} is more")
         if self.role == "system" and self.min_nodes < 1:
             problems.append("a system pool needs min_nodes >= 1: cluster services must always have a node")
+        if self.autoscale and self.role == "slurm":
+            problems.append("a Slurm pool has a fixed size (set nodes, not autoscale): Slurm jobs make no pending pods, so "
+                            "the autoscaler never adds a node for them, and it ignores slurmd's pods when it removes one")
         if self.autoscale and _provider(info) == "existing":
             problems.append("autoscale is decided by whoever runs the existing cluster; remove it")
         if self.autoscale and _provider(info) in SELF_BUILT_PROVIDERS:
@@ -280,6 +283,10 @@ class Pool(_Model):
 def _outscale_gpus(v: Any, info: ValidationInfo) -> Any:
     """An Outscale pool's flexible GPUs: a model sold in the region, on a VM type that takes them."""
     role, name = info.data.get("role"), info.field_name
+    if role == "slurm" and v is None and info.data.get("gpu_model") is None:
+        return v  # a CPU pool for Slurm
+    if role == "slurm":
+        role = "training"  # a GPU pool for Slurm: checked as any GPU pool
     if role == "system":
         if v is not None:
             raise ValueError(f"'system' pools have no GPUs; remove {name}")

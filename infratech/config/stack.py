@@ -14,6 +14,7 @@ from .providers import ExistingSettings, OvhSettings, ScalewaySettings, _ovh_pla
 from .selfbuilt import BaremetalSettings, OutscaleSettings, vm_type
 from .storage import Bucket, Network, ObjectStorage
 from .platform import Platform
+from .slurm import slurm_problems
 from .teams import Team
 from dataclasses import replace
 
@@ -165,6 +166,27 @@ class StackConfig(_Model):
             raise ValueError("; ".join(problems))
         return v
 
+    @field_validator("platform")
+    @classmethod
+    def _slurm(cls, v: Platform, info: ValidationInfo) -> Platform:
+        pools = info.data.get("pools")
+        if pools is None:
+            return v  # the pools are reported on their own
+        provider = info.data.get("provider")
+        block = {"ovh": info.data.get("ovh"), "scaleway": info.data.get("scaleway"), "outscale": info.data.get("outscale")}.get(provider)
+        allow_list = tuple(getattr(block, "api_allowed_cidrs", ()) or ())
+        # GPUs per node as the stack's validated offers say; a pool whose offer failed is reported on its own
+        gpus = {}
+        for p in pools:
+            try:
+                gpus[p.name] = _pool_gpus(provider, p)
+            except (AssertionError, KeyError, TypeError):
+                gpus[p.name] = 0
+        problems = slurm_problems(v.slurm, provider, pools, gpus, allow_list)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
     @field_validator("policy")
     @classmethod
     def _image_registry_allowed(cls, v: Policy, info: ValidationInfo) -> Policy:
@@ -268,3 +290,11 @@ class StackConfig(_Model):
 
     def bucket_name(self, bucket: Bucket) -> str:
         return f"{self.name}-{bucket.name}"
+
+
+def _pool_gpus(provider: Optional[str], pool: Pool) -> int:
+    """GPUs per node of a validated pool, before the whole stack exists (see StackConfig.offer)."""
+    if provider in ("existing", "baremetal", "outscale"):
+        return pool.gpus_per_node or (1 if provider == "outscale" and pool.gpu_model else 0)
+    offer = _catalog.load().offer(provider, pool.flavor or "")
+    return offer.gpu_count if offer is not None else 0

@@ -108,6 +108,33 @@ def test_default_stack_parses(default: StackConfig):
     assert [default.offer(p).is_gpu for p in default.pools] == [False, True, True]
 
 
+SLURM_STACK = ROOT / "stacks" / "Pulumi.ovh-gra11-slurm.yaml"
+
+
+def test_slurm_stack_parses_and_its_gpus_stay_out_of_the_teams_quotas():
+    raw = raw_config(SLURM_STACK)
+    cfg = config.parse(raw, "ovh-gra11-slurm")
+    s = cfg.platform.slurm
+    assert [(p.name, p.pools, p.gpus, p.default_time_hours, p.max_time_hours) for p in s.partitions] == [
+        ("gpu", ("slurm-h100",), True, 2, 20)]
+    assert s.default_partition == "gpu" and len(s.login.ssh_public_keys) == 1 and s.accounting is None
+    assert config.parse(raw_config(DEFAULT_STACK), "ovh-gra11").platform.slurm is None  # off by default
+    # a quota of a GPU model that only a Slurm pool has is refused: Kueue has no such GPUs
+    only_slurm = {**raw, "pools": [p for p in raw["pools"] if p["name"] != "h100"],
+                  "teams": [{"name": "pretraining", "gpu_quota": {"h100-80gb": 4}}]}
+    with pytest.raises(StackConfigError) as info:
+        config.parse(only_slurm, "x")
+    assert "teams[0].gpu_quota: GPU model 'h100-80gb' is not provided by any pool of this stack; allowed: l40s" in info.value.render()
+
+
+def test_slurm_pools_without_slurm_are_refused():
+    raw = raw_config(SLURM_STACK)
+    raw["platform"] = {k: v for k, v in raw["platform"].items() if k != "slurm"}
+    with pytest.raises(StackConfigError) as info:
+        config.parse(raw, "x")
+    assert "platform: pool(s) slurm-h100 have role slurm but platform.slurm is not set" in info.value.render()
+
+
 def test_model_is_frozen(default: StackConfig):
     with pytest.raises(pydantic.ValidationError):
         default.name = "other"  # type: ignore[misc]

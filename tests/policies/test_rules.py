@@ -321,6 +321,7 @@ SHIPPED_WARNINGS = {
     "existing-onprem": {ABROAD},
     "ovh-gra11": {"deployer-reaches-api", "managed-pool-support", ABROAD},
     "ovh-gra11-l4": {"deployer-reaches-api", "managed-pool-support", ABROAD},
+    "ovh-gra11-slurm": {"deployer-reaches-api", "managed-pool-support", ABROAD},
     "scaleway-fr-par-2-h100": {"deployer-reaches-api"},
     "scaleway-fr-par-2-l4": {"deployer-reaches-api", ABROAD},
 }

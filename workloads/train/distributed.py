@@ -17,6 +17,7 @@ import torch.distributed as dist
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 
 from ..errors import UserError
+from . import slurm
 
 
 @dataclass
@@ -89,6 +90,8 @@ def _mesh(device: torch.device, world: int, sharding: str) -> DeviceMesh:
 
 def setup(device_pref: str = "auto", timeout_s: int = 1800, sharding: str = "fsdp") -> Dist:
     """Join (or make) the process group and pick this process's device."""
+    if "RANK" not in os.environ and slurm.in_srun_step(os.environ):  # one task per process, started by srun
+        os.environ.update(slurm.torch_env(os.environ))
     if "RANK" not in os.environ:  # plain `python -m workloads.train`: a group of one
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
                           MASTER_PORT=str(_free_port()))

@@ -3,8 +3,8 @@
 One ComponentResource per concern, each switched by ``platform.<name>`` in the stack config:
 ``GpuStack`` (gpu_operator), ``Tenancy`` (tenancy; team namespaces always), ``Queues`` (kueue),
 ``Training`` (trainer), ``Storage`` (storage), ``Monitoring`` (monitoring), ``Serving``
-(serving). All of them talk to the cluster through one Kubernetes provider built from the
-handle's kubeconfig. docs/platform.md says what each is for and how to switch it off.
+(serving), ``Slurm`` (slurm, off unless the stack sets it). All of them talk to the cluster
+through one Kubernetes provider built from the handle's kubeconfig. docs/platform.md says what each is for and how to switch it off.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .gpu_operator import GpuStack, operator_needed
 from .kueue import Queues
 from .monitoring import Monitoring
 from .serving import NAMESPACE as SERVING_NAMESPACE, Serving
+from .slurm import Slurm
 from .storage import Storage
 from .team_description import TeamDescriptions, describe
 from .tenancy import Tenancy
@@ -90,9 +91,13 @@ class Platform(pulumi.ComponentResource):
             classes = storage.classes
             if cluster.object_store is not None:
                 installed("csi-s3")
+        serving = None
         if p.serving:
-            Serving("serving", cfg, cluster, provider, monitors, child)
+            serving = Serving("serving", cfg, cluster, provider, monitors, child)
             installed("keda", "cert-manager")
+        if p.slurm is not None:
+            Slurm("slurm", cfg, cluster, provider, serving.cert_manager if serving else None, child)
+            installed("cert-manager", "slurm-operator-crds", "slurm-operator", "slurm")
 
         runtime = RUNTIME if p.trainer else None
         serving_namespace = SERVING_NAMESPACE if p.serving else None

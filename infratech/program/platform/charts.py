@@ -42,6 +42,11 @@ PINS: dict[str, ChartPin] = {
         ),
         ChartPin("keda", "keda", "2.20.2", "https://kedacore.github.io/charts", "keda"),
         ChartPin("cert-manager", "oci://quay.io/jetstack/charts/cert-manager", "v1.21.1", None, "cert-manager"),
+        # SchedMD's Slinky, installed in this order (docs/installation.md at v1.2.1): the CRDs, the
+        # operator (its webhook certificate comes from cert-manager), then the Slurm cluster (26.05)
+        ChartPin("slurm-operator-crds", "oci://ghcr.io/slinkyproject/charts/slurm-operator-crds", "1.2.1", None, "slinky"),
+        ChartPin("slurm-operator", "oci://ghcr.io/slinkyproject/charts/slurm-operator", "1.2.1", None, "slinky"),
+        ChartPin("slurm", "oci://ghcr.io/slinkyproject/charts/slurm", "1.2.1", None, "slurm"),
     )
 }
 

@@ -19,7 +19,7 @@ import yaml
 
 from ...config import GPU_TAINT_KEY, StackConfig
 from ..handle import ClusterHandle
-from ..providers.common import time_slicing_config_name
+from ..providers.common import SLURM_TAINT, time_slicing_config_name
 from .base import Namespace, child_opts
 from .charts import PINS, release
 
@@ -74,6 +74,9 @@ def operator_values(cfg: StackConfig, cluster: ClusterHandle) -> dict[str, Any]:
         "migManager": {"enabled": any(p.gpu_sharing == "mig" for p in cfg.pools)},
         "mig": {"strategy": "single"},
     }
+    if any(SLURM_TAINT in p.taints for p in cluster.pools):
+        # Slurm's GPU nodes need the driver, toolkit and device plugin as much as Kueue's
+        values["daemonsets"]["tolerations"].append({"key": SLURM_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"})
     if driver_on:
         values["driver"].update({"version": cfg.platform.gpu_driver_version, "kernelModuleType": "auto"})
     if toolkit_on and cluster.distribution in CONTAINERD_PATHS:

@@ -21,6 +21,7 @@ import yaml
 
 from ... import catalog
 from ...config import GPU_TAINT_KEY, StackConfig, Team
+from ...config.slurm import SLURM_ROLE
 from ..handle import ClusterHandle
 from ..providers.common import LABEL_GPU_MODEL
 from .base import Namespace, child_opts, meta
@@ -69,9 +70,15 @@ RECOVERY_TIMEOUT = "3m"
 REQUEUING = {"timestamp": "Eviction", "backoffBaseSeconds": 60, "backoffMaxSeconds": 600, "backoffLimitCount": 3}
 
 
+def kueue_pools(cluster: ClusterHandle) -> list:
+    """The pools whose GPUs Kueue hands out: all but Slurm's, whose GPUs slurmd holds (a flavour
+    over them would book the same GPU twice)."""
+    return [p for p in cluster.pools if p.role != SLURM_ROLE]
+
+
 def growing_gpu_pools(cluster: ClusterHandle) -> list[str]:
     """GPU pools that can add nodes (autoscaled from zero or beyond their minimum)."""
-    return [p.name for p in cluster.pools if p.gpu_model and p.max_nodes > p.min_nodes]
+    return [p.name for p in kueue_pools(cluster) if p.gpu_model and p.max_nodes > p.min_nodes]
 
 
 def pods_ready_timeout_minutes(cluster: ClusterHandle) -> int:
@@ -181,7 +188,7 @@ class Queues(pulumi.ComponentResource):
         kueue = release(pin, kueue_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource, *after]))
         after = child_opts(self, provider, depends_on=[kueue])  # the CRDs come with the chart
 
-        models = sorted({p.gpu_model for p in cluster.pools if p.gpu_model})
+        models = sorted({p.gpu_model for p in kueue_pools(cluster) if p.gpu_model})
         flavors = [
             k8s.apiextensions.CustomResource(
                 f"flavor-{model}", api_version=API, kind="ResourceFlavor", metadata=meta(model), spec=flavor_spec(model), opts=after

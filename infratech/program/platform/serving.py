@@ -18,6 +18,7 @@ from ...config import StackConfig
 from ...policy.admission import WORKLOADS_LABEL
 from .base import Namespace, child_opts, meta
 from ..handle import ClusterHandle
+from .cert_manager import install as cert_manager_install
 from .charts import PINS, release
 from .tenancy import object_store_secret, policy_rules, team_groups
 
@@ -32,10 +33,6 @@ CERT_API = "cert-manager.io/v1"
 def keda_values(cfg: StackConfig) -> dict[str, Any]:
     monitor = {"enabled": cfg.platform.monitoring}
     return {"prometheus": {"metricServer": {"enabled": cfg.platform.monitoring, "serviceMonitor": monitor}}}
-
-
-def cert_manager_values(cfg: StackConfig) -> dict[str, Any]:
-    return {"crds": {"enabled": True, "keep": True}}
 
 
 # what charts/llm-serve renders (templates/*.yaml), which team members install and remove
@@ -58,11 +55,10 @@ class Serving(pulumi.ComponentResource):
         # the serving init step reads the promoted checkpoint with the same Secret jobs use
         object_store_secret("serving-object-store", cluster, ns.name, child_opts(self, provider, depends_on=[ns.resource]))
         self._deployers(cfg, provider, ns)
-        keda_pin, cm_pin = PINS["keda"], PINS["cert-manager"]
+        keda_pin = PINS["keda"]
         keda_ns = Namespace(keda_pin.namespace, provider, self, labels={"infratech.io/component": "serving"})
         release(keda_pin, keda_values(cfg), child_opts(self, provider, depends_on=[keda_ns.resource, *after]))
-        cm_ns = Namespace(cm_pin.namespace, provider, self, labels={"infratech.io/component": "serving"})
-        cert_manager = release(cm_pin, cert_manager_values(cfg), child_opts(self, provider, depends_on=[cm_ns.resource]))
+        cert_manager = self.cert_manager = cert_manager_install(cfg, provider, self, "serving")
         after = child_opts(self, provider, depends_on=[cert_manager])
 
         # the cluster's own CA: a self-signed root, and an issuer signing with it
@@ -73,7 +69,7 @@ class Serving(pulumi.ComponentResource):
             "ca-certificate",
             api_version=CERT_API,
             kind="Certificate",
-            metadata=meta("infratech-ca", cm_ns.name),
+            metadata=meta("infratech-ca", PINS["cert-manager"].namespace),
             spec={
                 "isCA": True,
                 "commonName": f"{cfg.name} platform CA",

@@ -24,7 +24,7 @@ from ...config import StackConfig, Team
 from ...team_description import CONFIGMAP, DATA_KEY, READER, SCHEMA
 from ..handle import ClusterHandle
 from .base import Namespace, child_opts, meta
-from .kueue import PRIORITY_CLASSES, flavor_spec
+from .kueue import PRIORITY_CLASSES, flavor_spec, kueue_pools
 from .tenancy import OBJECT_STORE_SECRET, team_groups
 
 
@@ -44,7 +44,7 @@ def describe(
     serving runs, and the object store's endpoint and buckets. The buckets may be Outputs."""
     queue = queues.get(team.name) or {}
     store = cluster.object_store
-    models = sorted({p.gpu_model for p in cluster.pools if p.gpu_model})
+    models = sorted({p.gpu_model for p in kueue_pools(cluster) if p.gpu_model})
     return {
         "schema": SCHEMA,
         "stack": pulumi.get_stack(),
@@ -60,7 +60,7 @@ def describe(
         # in the stack's pool order: a job naming no model takes the first pool of its role
         "gpu_pools": [
             {"pool": p.name, "role": p.role, "flavour": p.gpu_model, "gpus_per_node": p.gpus_per_node, "max_nodes": p.max_nodes}
-            for p in cluster.pools
+            for p in kueue_pools(cluster)
             if p.gpu_model
         ],
         "gpu_flavours": {

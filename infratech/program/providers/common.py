@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ...config import GPU_TAINT_KEY, Pool, StackConfig
+from ...config import GPU_TAINT_KEY, SLURM_TAINT_KEY, Pool, StackConfig
+from ...config.slurm import SLURM_ROLE
 from ..handle import PoolHandle
 
 LABEL_POOL = "infratech.io/pool"
@@ -12,6 +13,7 @@ LABEL_GPU_COUNT = "infratech.io/gpu-count"
 # read by the GPU operator: which device-plugin configuration and which MIG layout a node gets
 LABEL_DEVICE_PLUGIN_CONFIG = "nvidia.com/device-plugin.config"
 LABEL_MIG_CONFIG = "nvidia.com/mig.config"
+SLURM_TAINT = {"key": SLURM_TAINT_KEY, "value": "true", "effect": "NoSchedule"}
 
 
 def time_slicing_config_name(pool: Pool) -> str:
@@ -22,8 +24,10 @@ def time_slicing_config_name(pool: Pool) -> str:
 def pool_labels(cfg: StackConfig, pool: Pool) -> dict[str, str]:
     offer = cfg.offer(pool)
     labels = {**cfg.labels, **pool.labels, LABEL_POOL: pool.name, LABEL_ROLE: pool.role}
-    if offer.is_gpu:
+    if offer.is_gpu and pool.role != SLURM_ROLE:
+        # what Kueue's ResourceFlavors select: never on Slurm's nodes, whose GPUs slurmd holds
         labels[LABEL_GPU_MODEL] = offer.gpu_model_id
+    if offer.is_gpu:
         labels[LABEL_GPU_COUNT] = str(offer.gpu_count)
     if pool.gpu_sharing == "time-slicing":
         labels[LABEL_DEVICE_PLUGIN_CONFIG] = time_slicing_config_name(pool)
@@ -36,6 +40,8 @@ def pool_taints(cfg: StackConfig, pool: Pool) -> tuple[dict[str, str], ...]:
     taints = [t.model_dump() for t in pool.taints]
     if cfg.offer(pool).is_gpu and not any(t["key"] == GPU_TAINT_KEY for t in taints):
         taints.insert(0, {"key": GPU_TAINT_KEY, "value": "present", "effect": "NoSchedule"})
+    if pool.role == SLURM_ROLE:
+        taints.append(SLURM_TAINT)
     return tuple(taints)
 
 

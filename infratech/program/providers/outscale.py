@@ -34,7 +34,7 @@ from .common import api_access, pool_handle
 from .selfbuilt import RKE2_SUPERVISOR_PORT, host_name, kubeconfig_from_config, object_store_handle
 
 PERFORMANCE = {1: "highest", 2: "high", 3: "medium"}
-ROOT_GIB = {"system": 100, "training": 300, "inference": 300}
+ROOT_GIB = {"system": 100, "training": 300, "inference": 300, "slurm": 300}
 # ports open inside the Net only: (protocol, from, to, what)
 INSIDE_ONLY = (
     ("tcp", 6443, 6443, "Kubernetes API"),
