@@ -126,3 +126,23 @@ def test_a_refused_upload_is_retried_then_reported_and_an_empty_disk_resumes_fro
     assert sorted(resumed) == [9, 10, 11, 12]
     for s in resumed:  # the same data position, weights, optimizer and RNG: the same numbers
         assert (resumed[s]["loss"], resumed[s]["grad_norm"]) == (m[s]["loss"], m[s]["grad_norm"]), s
+
+
+def test_a_relaunch_uploads_the_local_checkpoint_that_the_store_lacks(dataset, tmp_path):
+    """The exit status of a run whose last upload failed makes the job restart (torchrun
+    --max-restarts, the TrainJob's backoff): the relaunch on the same disk finds the checkpoint
+    that is not complete in the store and uploads it."""
+    run = tmp_path / "run"
+    cmd = train_cmd(run, f"data.path={dataset}", *UPLOAD, "train.steps=4")
+    with SlowS3(refuse=lambda key: key.endswith("/trainer_state.json")) as s3:
+        first = subprocess.run(cmd, cwd=REPO, env=env(**s3.env()), capture_output=True, text=True, timeout=TIMEOUT)
+        assert first.returncode == 1, first.stderr[-3000:]
+        assert "error: the last checkpoint step-000000004 could not be uploaded" in first.stderr
+        assert f"{PREFIX}/step-000000004/checkpoint.json" not in s3.keys(PREFIX)
+        s3.refuse = None
+        again = subprocess.run(cmd, cwd=REPO, env=env(**s3.env()), capture_output=True, text=True, timeout=TIMEOUT)
+        assert again.returncode == 0, again.stderr[-3000:]
+        _in_order(again.stderr, "resumed from", "at step 4", "checkpoint: step-000000004 is not complete in "
+                  f"s3://@checkpoints/{PREFIX} (an earlier upload failed or was cut short); uploading it again",
+                  "run already complete at step 4", "uploaded step-000000004, complete in object storage")
+        assert f"{PREFIX}/step-000000004/checkpoint.json" in s3.keys(PREFIX)

@@ -91,6 +91,7 @@ class Checkpointer:
     def __init__(self, cfg: CheckpointConfig, root: Path, d: Dist, log: Callable[[str], None]):
         self.cfg, self.root, self.d, self.log = cfg, Path(root), d, log
         self._groups: Optional[list[list[int]]] = None
+        self._in_store: set[str] = set()  # complete in object storage, as found by latest()
         self.upload = Uploader(cfg.upload, cfg.upload_attempts, cfg.upload_backoff_s, d, lambda: self._leader, log)
 
     # ---- who shares the directory ------------------------------------------------------------
@@ -229,6 +230,7 @@ class Checkpointer:
             local = [p.name for p in self.committed()]
         remote = self.d.broadcast_object(self._remote_steps() if self.cfg.upload and self.d.is_main else [])
         names = sorted({n for part in self.d.all_gather_object(local) for n in part} | set(remote), reverse=True)
+        self._in_store = set(remote)
         for name in names:
             path = self.root / name
             files = next((m for m in self._per_group(self._local_marker(path)).values() if m is not None), None)
@@ -242,6 +244,18 @@ class Checkpointer:
             if self.d.is_main:
                 self.log(f"checkpoint: skipping incomplete checkpoint {name}: {problem}")
         return None
+
+    def upload_if_missing(self, path: Path, step: int) -> None:
+        """After ``latest()``: start uploading ``path`` when the store has no complete copy of it (its
+        upload failed or was cut short in an earlier launch). Every rank agrees: ``_in_store`` came
+        from rank 0's listing, broadcast."""
+        if not self.cfg.upload or path.name in self._in_store:
+            return
+        if self.d.is_main:
+            self.log(f"checkpoint: {path.name} is not complete in {self.cfg.upload} (an earlier upload failed or "
+                     "was cut short); uploading it again")
+        names = self._per_group(_files(path) if self._leader else None)[self.group()[0]]
+        self.upload.start(path, names, step)
 
     def _local_marker(self, path: Path) -> Optional[dict]:
         try:

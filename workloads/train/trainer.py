@@ -186,11 +186,12 @@ class Trainer:
             batches.load_state_dict(state["data"])
             step = int(state["step"])
             self.log(f"resumed from {latest} at step {step} ({batches.samples_seen:,} samples seen)")
+            ckpt.upload_if_missing(latest, step)
         if step >= cfg.train.steps:
             self.log(f"run already complete at step {step} (train.steps={cfg.train.steps})")
             if cfg.export.at_end and not self.export_dir.is_dir():
                 self._export(model, ds, step)
-            return 0
+            return self._uploads_done(ckpt, step)
 
         signal.signal(signal.SIGTERM, self._on_sigterm)
         fpt = mdl.flops_per_token(cfg.model.arch, cfg.train.seq_len)
