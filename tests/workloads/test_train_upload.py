@@ -100,7 +100,7 @@ def test_a_refused_upload_is_retried_then_reported_and_an_empty_disk_resumes_fro
         err = proc.stderr
         assert proc.returncode != 0, "the last checkpoint is not in object storage: the job must show it"
         assert refused == {f"{PREFIX}/step-{s:09d}/__1_0.distcp": n for s, n in ((4, 3), (8, 2), (12, 3))}
-        _in_order(err, f"upload of step-000000004 FAILED at step ", f"rank 0: s3://@checkpoints/{PREFIX}/"
+        _in_order(err, "upload of step-000000004 FAILED at step ", f"rank 0: s3://@checkpoints/{PREFIX}/"
                   "step-000000004/__1_0.distcp: S3UploadFailedError", "(AccessDenied)", "(3 tries)",
                   "the local checkpoint stays in",
                   f"upload of s3://@checkpoints/{PREFIX}/step-000000008/__1_0.distcp failed (try 1 of 3): "

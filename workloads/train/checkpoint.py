@@ -20,8 +20,9 @@ have reported. Every group uploads its own files and rank 0 the marker last, so 
 checkpoint is complete; the copies run in the background while training goes on (``upload.py``),
 and a save first waits for the previous upload if it is still running. On resume each group
 fetches from object storage the files its copy lacks (another node's shards, or all of them on a
-fresh disk) before it is verified: a node that lost its disk resumes at the same step as the others. Per-node directories need
-``checkpoint.upload``: without it no node could ever hold a whole checkpoint, and this is refused.
+fresh disk) before it is verified: a node that lost its disk resumes at the same step as the
+others. Per-node directories need ``checkpoint.upload``: without it no node could ever hold a
+whole checkpoint, and this is refused.
 """
 
 from __future__ import annotations
