@@ -9,16 +9,14 @@ in flight when the step ended (``checkpoint_uploading``):
 - *during an upload*: steps that ended with an upload in flight that had started before them;
 - *without one*: steps that ended with none in flight, after a step that also ended with none;
 
-both from the same run, interleaved, so the machine's other load weighs on both alike. The target
-is a ratio of medians <= 1.10. A second run with no ``checkpoint.upload`` at all gives a third
-figure (across runs, so more exposed to load changes). Each upload's duration is read from
+both from the same run, interleaved, so the machine's other load weighs on both alike (two
+separate runs, with and without ``checkpoint.upload``, differ by more than 10% on a shared machine
+from the load alone). The target is a ratio of medians <= 1.10. Each upload's duration is read from
 ``train.log``: before uploads moved off the critical path, every rank waited that long in each save.
 
-    python benchmarks/checkpoint_upload.py                          # print only
+    python benchmarks/checkpoint_upload.py                          # print only (about 3 minutes)
     python benchmarks/checkpoint_upload.py --out docs/benchmarks.md # also rewrite its section
     python benchmarks/checkpoint_upload.py --strict                 # exit 1 if the target does not hold
-
-About two minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -96,12 +94,10 @@ def measure(args) -> dict:
             uploading = _train(work / "upload", data, args, s3.env(), "checkpoint.upload=s3://@checkpoints/bench")
             wall = time.perf_counter() - t0
             log = (work / "upload" / "train.log").read_text()
-        plain = _train(work / "plain", data, args, {})
     during, without = _split(uploading, args.warmup)
-    _, plain_steps = _split(plain, args.warmup)
     uploads = [{"name": m[1], "seconds": float(m[3]), "steps": (int(m[5]) - int(m[4]) + 1) if m[4] else 0}
                for m in UPLOADED.finditer(log)]
-    return {"during": during, "without": without, "plain": plain_steps, "uploads": uploads, "wall": wall,
+    return {"during": during, "without": without, "uploads": uploads, "wall": wall,
             "load": load, "args": vars(args)}
 
 
@@ -114,8 +110,8 @@ def _machine(load) -> str:
 
 def report(res: dict) -> tuple[str, bool]:
     a = res["args"]
-    med = {k: statistics.median(res[k]) for k in ("during", "without", "plain")}
-    ratio, ratio_plain = med["during"] / med["without"], med["during"] / med["plain"]
+    med = {k: statistics.median(res[k]) for k in ("during", "without")}
+    ratio = med["during"] / med["without"]
     ok = ratio <= TARGET
     ups = res["uploads"]
     lines = [BEGIN, "## Checkpoint upload off the critical path", "",
@@ -127,9 +123,8 @@ def report(res: dict) -> tuple[str, bool]:
              "| steps | how many | median step time |", "|---|---:|---:|",
              f"| during an upload (same run) | {len(res['during'])} | {med['during'] * 1000:.1f} ms |",
              f"| without an upload (same run, interleaved) | {len(res['without'])} | {med['without'] * 1000:.1f} ms |",
-             f"| a run without `checkpoint.upload` | {len(res['plain'])} | {med['plain'] * 1000:.1f} ms |", "",
-             f"**Ratio during / without: {ratio:.3f}** (target <= {TARGET:.2f}: {'met' if ok else 'NOT met'}); "
-             f"during / the run without uploads: {ratio_plain:.3f}.", "",
+             "", f"**Ratio during / without: {ratio:.3f}** (target <= {TARGET:.2f}: {'met' if ok else 'NOT met'}). "
+             f"Whole run: {res['wall']:.0f} s.", "",
              "Uploads (from `train.log`): " + ", ".join(
                  f"{u['name']} {u['seconds']:.1f} s ({u['steps']} steps trained meanwhile)" for u in ups) + ". "
              "Before this change every rank waited that long inside each save.", "", END]
@@ -147,11 +142,11 @@ def write_section(path: Path, section: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=120, help="training steps per run (default 120)")
-    p.add_argument("--every", type=int, default=30, help="steps between checkpoints (default 30)")
-    p.add_argument("--mbps", type=float, default=1.0, help="the stand-in's upload rate in MB/s (default 1)")
+    p.add_argument("--steps", type=int, default=200, help="training steps (default 200)")
+    p.add_argument("--every", type=int, default=25, help="steps between checkpoints (default 25)")
+    p.add_argument("--mbps", type=float, default=0.5, help="the stand-in's upload rate in MB/s (default 0.5)")
     p.add_argument("--warmup", type=int, default=5, help="first steps excluded (default 5)")
-    p.add_argument("--timeout", type=int, default=600, help="seconds per run (default 600)")
+    p.add_argument("--timeout", type=int, default=600, help="seconds for the training run (default 600)")
     p.add_argument("--out", type=Path, help="rewrite this file's checkpoint_upload section")
     p.add_argument("--strict", action="store_true", help="exit 1 when the target does not hold")
     args = p.parse_args(argv)

@@ -2,7 +2,7 @@
 slow or refusing S3 stand-in (moto's S3 server behind ``s3_standin.SlowS3``) through the real
 boto3 client. Training goes on during an upload, the next save waits for it, a refused file is
 retried, a checkpoint that cannot be uploaded is reported and never offered for resume, and an
-empty local directory resumes from object storage with the same losses. About a minute on 2 cores.
+empty local directory resumes from object storage with the same losses. About two minutes on 2 cores.
 """
 
 from __future__ import annotations
