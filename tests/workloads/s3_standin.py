@@ -6,7 +6,8 @@ so the code path is the one used against OVHcloud or Scaleway. Used by
 ``test_train_upload.py`` and ``benchmarks/checkpoint_upload.py``.
 
 - ``bytes_per_s``: PUT bodies are read at this rate (a slow link: the client's send blocks);
-- ``hold(key)``: while it returns True, a PUT of ``key`` waits (at most ``hold_max_s``);
+- ``hold(key)``: while it returns True, a PUT of ``key`` waits (all held PUTs together at most
+  ``hold_max_s`` from the first one held, so a trainer that never gets past it is not stuck);
 - ``refuse(key)``: when it returns True, a PUT of ``key`` gets ``403 AccessDenied``, an error that
   botocore's standard retry mode does not retry (botocore/retries/standard.py: transient means
   connection errors and HTTP 500/502/503/504; throttling means 429 and throttling codes).
@@ -37,6 +38,7 @@ class SlowS3:
         self.bytes_per_s, self.hold, self.hold_max_s, self.refuse = bytes_per_s, hold, hold_max_s, refuse
         self.events: list[tuple[float, str, str]] = []
         self._lock = threading.Lock()
+        self._hold_until: Optional[float] = None
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         # moto keeps its buckets per process: one bucket per stand-in, so each starts empty
@@ -50,8 +52,9 @@ class SlowS3:
             key = environ.get("PATH_INFO", "").lstrip("/").partition("/")[2]
             body = self._read(environ)
             if key and self.hold is not None:
-                deadline = time.monotonic() + self.hold_max_s
-                while self.hold(key) and time.monotonic() < deadline:
+                with self._lock:  # one deadline for all held writes, from the first one held
+                    self._hold_until = self._hold_until or time.monotonic() + self.hold_max_s
+                while self.hold(key) and time.monotonic() < self._hold_until:
                     time.sleep(0.02)
             if key and self.refuse is not None and self.refuse(key):
                 self._event("REFUSED", key)

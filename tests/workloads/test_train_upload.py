@@ -60,7 +60,7 @@ def test_training_goes_on_while_a_checkpoint_uploads_and_the_next_save_waits_for
     # the store takes step 4's files only once the trainer has logged step 8: had the upload stayed
     # inside the save, step 5 would never come (the hold then ends after hold_max_s, and this fails)
     held = lambda key: "/step-000000004/" in key and max(metrics(run), default=0) < 8  # noqa: E731
-    with SlowS3(hold=held, hold_max_s=120) as s3:
+    with SlowS3(hold=held, hold_max_s=90) as s3:
         proc = _train(run, dataset, s3, "train.steps=10")
         assert proc.returncode == 0, proc.stderr[-5000:]
         keys = s3.keys(PREFIX)
