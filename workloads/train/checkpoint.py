@@ -17,10 +17,12 @@ node mounts), one group per node on per-pod disks (the llm-train chart's emptyDi
 lowest rank creates, renames and prunes its own copy; each rank hashes a share of its group's
 files, and the marker, which lists the files of every group, is written by each group once all
 have reported. Every group uploads its own files and rank 0 the marker last, so the uploaded
-checkpoint is complete. On resume each group fetches from object storage the files its copy
-lacks (another node's shards, or all of them on a fresh disk) before it is verified: a node that
-lost its disk resumes at the same step as the others. Per-node directories need
-``checkpoint.upload``: without it no node could ever hold a whole checkpoint, and this is refused.
+checkpoint is complete; the copies run in the background while training goes on (``upload.py``),
+and a save first waits for the previous upload if it is still running. On resume each group
+fetches from object storage the files its copy lacks (another node's shards, or all of them on a
+fresh disk) before it is verified: a node that lost its disk resumes at the same step as the
+others. Per-node directories need ``checkpoint.upload``: without it no node could ever hold a
+whole checkpoint, and this is refused.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ from ..errors import UserError
 from ..files import sha256_file
 from .config import CheckpointConfig
 from .distributed import Dist
+from .upload import MARKER, Uploader
 
-MARKER = "checkpoint.json"
 STATE = "trainer_state.json"
 STAGING = ".staging-"
 PREFIX = "step-"
@@ -90,6 +92,8 @@ class Checkpointer:
     def __init__(self, cfg: CheckpointConfig, root: Path, d: Dist, log: Callable[[str], None]):
         self.cfg, self.root, self.d, self.log = cfg, Path(root), d, log
         self._groups: Optional[list[list[int]]] = None
+        self._in_store: set[str] = set()  # complete in object storage, as found by latest()
+        self.upload = Uploader(cfg.upload, cfg.upload_attempts, cfg.upload_backoff_s, d, lambda: self._leader, log)
 
     # ---- who shares the directory ------------------------------------------------------------
     def group(self) -> list[int]:
@@ -138,6 +142,7 @@ class Checkpointer:
     # ---- save ------------------------------------------------------------------------------
     def save(self, step: int, model, optimizer, state: dict, tokenizer_dir: Optional[Path]) -> Path:
         """Collective: every rank calls it at the same step."""
+        self.upload.wait(step)  # only blocks while the previous checkpoint is still uploading
         t0 = time.perf_counter()
         final = self.root / step_name(step)
         staging = self.root / f"{STAGING}{step_name(step)}"
@@ -175,9 +180,9 @@ class Checkpointer:
             _fsync_dir(self.root)
             self._retain()
         self.log(f"checkpoint: step {step} committed to {final} ({time.perf_counter() - t0:.1f}s)")
-        if self.cfg.upload:
-            self._upload(final, names)
         self.d.barrier()
+        if self.cfg.upload:
+            self.upload.start(final, names, step)
         return final
 
     def _entry(self, path: Path) -> dict:
@@ -190,18 +195,6 @@ class Checkpointer:
         for old in self.committed()[self.cfg.keep:]:
             shutil.rmtree(old, ignore_errors=True)
             self.log(f"checkpoint: removed {old.name} (keep={self.cfg.keep})")
-
-    def _upload(self, path: Path, names: list[str]) -> None:
-        """Collective: each group leader uploads its group's files, then rank 0 the marker."""
-        t0 = time.perf_counter()
-        uri = objectstore.join(self.cfg.upload, path.name)
-        if self._leader:
-            for name in names:
-                objectstore.upload(path / name, objectstore.join(uri, name))
-        self.d.barrier()
-        if self.d.is_main:
-            objectstore.upload(path / MARKER, objectstore.join(uri, MARKER))
-            self.log(f"checkpoint: uploaded {path.name} to {uri} ({time.perf_counter() - t0:.1f}s)")
 
     # ---- find and load -----------------------------------------------------------------------
     def committed(self) -> list[Path]:
@@ -238,6 +231,7 @@ class Checkpointer:
             local = [p.name for p in self.committed()]
         remote = self.d.broadcast_object(self._remote_steps() if self.cfg.upload and self.d.is_main else [])
         names = sorted({n for part in self.d.all_gather_object(local) for n in part} | set(remote), reverse=True)
+        self._in_store = set(remote)
         for name in names:
             path = self.root / name
             files = next((m for m in self._per_group(self._local_marker(path)).values() if m is not None), None)
@@ -251,6 +245,18 @@ class Checkpointer:
             if self.d.is_main:
                 self.log(f"checkpoint: skipping incomplete checkpoint {name}: {problem}")
         return None
+
+    def upload_if_missing(self, path: Path, step: int) -> None:
+        """After ``latest()``: start uploading ``path`` when the store has no complete copy of it (its
+        upload failed or was cut short in an earlier launch). Every rank agrees: ``_in_store`` came
+        from rank 0's listing, broadcast."""
+        if not self.cfg.upload or path.name in self._in_store:
+            return
+        if self.d.is_main:
+            self.log(f"checkpoint: {path.name} is not complete in {self.cfg.upload} (an earlier upload failed or "
+                     "was cut short); uploading it again")
+        names = self._per_group(_files(path) if self._leader else None)[self.group()[0]]
+        self.upload.start(path, names, step)
 
     def _local_marker(self, path: Path) -> Optional[dict]:
         try:

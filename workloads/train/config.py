@@ -134,7 +134,10 @@ class CheckpointConfig(_Strict):
     every: int = Field(ge=1, description="steps between checkpoints")
     keep: int = Field(2, ge=1, description="committed checkpoints kept locally (older ones deleted)")
     dir: Optional[str] = Field(None, description="default <run.dir>/checkpoints; shared by all nodes")
-    upload: Optional[str] = Field(None, description="s3:// prefix each committed checkpoint is copied to")
+    upload: Optional[str] = Field(None, description="s3:// prefix each committed checkpoint is copied to, "
+                                  "in the background while training goes on")
+    upload_attempts: int = Field(4, ge=1, description="tries per file before an upload is reported failed")
+    upload_backoff_s: float = Field(5.0, ge=0, description="wait before the second try; doubles after each")
     verify: Literal["sha256", "size"] = "sha256"
     at_end: bool = Field(True, description="save when the last step is done (benchmarks turn it off)")
 
@@ -190,6 +193,8 @@ OVERRIDABLE: dict[str, str] = {
     "checkpoint.every": "steps between checkpoints",
     "checkpoint.keep": "committed checkpoints kept locally",
     "checkpoint.upload": "s3:// prefix for committed checkpoints, or none",
+    "checkpoint.upload_attempts": "tries per file before a checkpoint upload is reported failed",
+    "checkpoint.upload_backoff_s": "seconds before the second try of a file upload (doubles after each)",
     "metrics.log_every": "steps between metric lines",
     "metrics.prometheus_port": "serve Prometheus metrics on this port (rank 0), or none",
     "export.at_end": "export a Hugging Face directory at the end (true/false)",

@@ -47,10 +47,13 @@ class Dist:
         return out
 
     def all_max(self, value: float) -> float:
+        return self.all_max_many([value])[0]
+
+    def all_max_many(self, values: list[float]) -> list[float]:
         """On the host: a CUDA tensor here would make every caller wait for the GPU to drain."""
-        t = torch.tensor([float(value)])
+        t = torch.tensor([float(v) for v in values])
         dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.control)
-        return float(t.item())
+        return [float(v) for v in t.tolist()]
 
 
 def _free_port() -> int:

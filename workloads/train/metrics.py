@@ -99,7 +99,9 @@ class MetricsLog:
         registry = CollectorRegistry()
         names = {"step": "optimizer step", "loss": "training loss", "grad_norm": "global gradient norm",
                  "lr": "learning rate", "tokens_per_s": "tokens per second, all devices",
-                 "tokens_per_s_per_device": "tokens per second per device", "mfu": "model FLOPs utilization"}
+                 "tokens_per_s_per_device": "tokens per second per device", "mfu": "model FLOPs utilization",
+                 "checkpoint_uploading": "1 while a checkpoint uploads in the background",
+                 "checkpoint_upload_failures": "checkpoint uploads that failed after every try, this launch"}
         self._gauges = {k: Gauge(f"infratech_train_{k}", doc, registry=registry) for k, doc in names.items()}
         start_http_server(port, registry=registry)
 

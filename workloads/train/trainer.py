@@ -186,11 +186,12 @@ class Trainer:
             batches.load_state_dict(state["data"])
             step = int(state["step"])
             self.log(f"resumed from {latest} at step {step} ({batches.samples_seen:,} samples seen)")
+            ckpt.upload_if_missing(latest, step)
         if step >= cfg.train.steps:
             self.log(f"run already complete at step {step} (train.steps={cfg.train.steps})")
             if cfg.export.at_end and not self.export_dir.is_dir():
                 self._export(model, ds, step)
-            return 0
+            return self._uploads_done(ckpt, step)
 
         signal.signal(signal.SIGTERM, self._on_sigterm)
         fpt = mdl.flops_per_token(cfg.model.arch, cfg.train.seq_len)
@@ -224,7 +225,11 @@ class Trainer:
             sched.step()
             step += 1
             steps_since += 1
-            stop = d.all_max(1.0 if self._stop else 0.0) > 0  # host-side: no wait for the GPU
+            # one host-side all-reduce (no wait for the GPU): SIGTERM on any rank, and where the
+            # background checkpoint upload stands on every rank
+            agreed = d.all_max_many([1.0 if self._stop else 0.0, *ckpt.upload.flags()])
+            stop = agreed[0] > 0
+            ckpt.upload.advance(agreed[1:], step)
             if step % cfg.metrics.log_every == 0 or step == cfg.train.steps or stop:
                 dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)  # the device syncs at log steps only
                 if d.device.type == "cuda":
@@ -243,6 +248,8 @@ class Trainer:
                     "step_time_s": round(dt / steps_since, 4),
                     "tokens_seen": batches.samples_seen * cfg.train.seq_len,
                     "epoch": round(batches.epoch, 4),
+                    "checkpoint_uploading": int(ckpt.upload.busy),
+                    "checkpoint_upload_failures": ckpt.upload.failures,
                     **mx.memory_gib(d.device),
                 })
                 t_last, steps_since = time.perf_counter(), 0
@@ -255,11 +262,24 @@ class Trainer:
                 t_last += time.perf_counter() - t_save  # checkpoint time is not training throughput
             if stop:
                 self.log(f"SIGTERM: checkpoint saved at step {step}; exiting cleanly")
-                return 0
+                return self._uploads_done(ckpt, step)
         if cfg.export.at_end:
-            self._export(model, ds, step)
+            self._export(model, ds, step)  # overlaps the last checkpoint's upload
         self.log(f"done: {step} steps")
-        return 0
+        return self._uploads_done(ckpt, step)
+
+    def _uploads_done(self, ckpt: Checkpointer, step: int) -> int:
+        """Collective: wait for the last upload. 1 when the newest checkpoint is not in object
+        storage (the system of record lacks the run's last state, so the job must show a failure;
+        it stays on the local disk); failures of earlier checkpoints are logged and counted only."""
+        ckpt.upload.wait(step)
+        failed = ckpt.upload.last_failed
+        if failed is None:
+            return 0
+        self.log(f"error: the last checkpoint {failed.name} could not be uploaded to {self.cfg.checkpoint.upload} "
+                 f"({ckpt.upload.failures} failed upload(s) in this run; reasons above); it stays in {failed}. "
+                 "Exiting 1")
+        return 1
 
     def _state(self, step: int, batches: Batches, sched, ds: PackedDataset) -> dict:
         return {"step": step, "world_size": self.d.world, "data": batches.state_dict(),
