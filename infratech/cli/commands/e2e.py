@@ -4,6 +4,7 @@ an acceptance run on the stack's provider, with a report of every phase (infrate
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from workloads.progress import Progress
 
@@ -14,6 +15,8 @@ from ..e2e.estimate import estimate as _estimate
 from ..e2e.model import NAMES, BadTimeout, parse_timeouts
 from ..errors import BadFlag
 from ..stacks import stack_config
+
+REPORTS = Path("build") / "e2e"  # under the project root
 
 
 def add(sub) -> None:
@@ -57,7 +60,7 @@ def run(args, project) -> int:
         ctx = _phases.Context(project, args.stack, echo=echo, progress=progress, log=log, poll_s=_phases.POLL_S)
         result = _runner.run(ctx, keep=args.keep, teardown_on_failure=args.teardown_on_failure, timeouts=timeouts)
     progress.summary()
-    json_path, md_path = _report.write(result, estimate, project.root / "build" / "e2e")
+    json_path, md_path = _report.write(result, estimate, project.root / REPORTS)
     print(f"report: {json_path} and {md_path}")
     if result.cleanup:
         print(f"clean up: {result.cleanup}", file=sys.stderr)
