@@ -1,6 +1,6 @@
 """A test double of ``pulumi.automation`` (no Pulumi CLI runs here): records each call, answers
-``up`` and ``outputs`` with the outputs the stack's program gives (its offline plan's, plus the
-kube context of the kube-apiserver double), and fails the action named in ``fail`` as the Pulumi
+``up`` and ``outputs`` with the outputs the stack's program gives (its offline plan's, with a
+kubeconfig for the kube-apiserver double as its secret ``kubeconfig``), and fails the action named in ``fail`` as the Pulumi
 CLI fails (a CommandError carrying its message)."""
 
 from __future__ import annotations

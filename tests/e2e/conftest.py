@@ -23,10 +23,12 @@ def kube_api():
 
 @pytest.fixture
 def kube(kube_api, tmp_path, monkeypatch):
-    """A healthy cluster answering on the double; $KUBECONFIG names it (context ``fake``)."""
+    """A healthy cluster answering on the double; ``kube.config_text`` is a kubeconfig naming it
+    (the stack's kubeconfig output in these tests); $KUBECONFIG names no file, so only that one reaches it."""
     pytest.importorskip("kubernetes")
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the client's discovery cache, this test's own
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setenv("KUBECONFIG", str(kube_double.kubeconfig(kube_api, tmp_path / "kubeconfig")))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
     kube_double.reset()
+    kube_double.config_text = kube_double.kubeconfig(kube_api, tmp_path / "kubeconfig").read_text()
     return kube_double

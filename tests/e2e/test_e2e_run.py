@@ -30,7 +30,7 @@ def e2e(kube, project, default_plan, built_images, tmp_path, monkeypatch):
     monkeypatch.setattr(_plan, "record", lambda p, s: default_plan)
 
     def run(*flags, fail=(), stack_project=None):
-        api = AutomationDouble({**default_plan.outputs, "kube_context": "fake"}, fail=fail)
+        api = AutomationDouble({**default_plan.outputs, "kubeconfig": kube.config_text}, fail=fail)
         monkeypatch.setattr(deploy, "_automation", lambda: api)
         if stack_project is not None:
             monkeypatch.setattr("infratech.cli.app.find_project", lambda start=None: stack_project)
@@ -67,6 +67,8 @@ def test_a_healthy_run_should_pass_every_phase_and_tear_down(e2e, kube):
     assert any(r["path"].endswith("/namespaces/pretraining/trainjobs/tiny") for r in applied)
     assert "not checked by this version: DCGM metrics in Prometheus" in md
     assert all(p["seconds"] is not None for p in doc["phases"])
+    # the checks reached the cluster through the stack's kubeconfig output, which no report holds
+    assert "t0ken" in kube.config_text and "t0ken" not in json.dumps(doc) + md
 
 
 def test_keep_should_leave_the_stack_and_say_how_to_remove_it(e2e, capsys):

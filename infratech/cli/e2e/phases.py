@@ -7,6 +7,8 @@ status of ``infratech submit``/``jobs``, and the submit commands' API-server ada
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +29,10 @@ TINY_JOB = Path("examples/jobs/train-tiny.yaml")
 POLL_S = 15.0  # seconds between two reads of what converges (nodes, queues, the job)
 
 
-def _kube(context: Optional[str]):
+def _kube(context: Optional[str], config_file: Optional[str] = None):
     from ..submit.cluster import KubeCluster
 
-    return KubeCluster(context)
+    return KubeCluster(context, config_file)
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Context:
     echo: Callable[[str], None] = print  # the tools' own lines (a log file on the command line)
     progress: Optional[Progress] = None
     api: Any = None  # the Automation API module (None: pulumi.automation; tests pass a recorder)
-    cluster_factory: Callable[[Optional[str]], Any] = _kube  # kube context -> API-server adapter
+    cluster_factory: Callable[..., Any] = _kube  # (kube context, kubeconfig file) -> API-server adapter
     ansible: Optional[_selfbuilt.Ansible] = None  # self-built bootstrap (None: logged ansible-playbook)
     log: Optional[Path] = None
     sleep: Callable[[float], None] = time.sleep
@@ -49,11 +51,24 @@ class Context:
     deadline: Optional[float] = None  # clock() value the phase in flight must end by (its --timeout)
     recording: Any = None  # the offline plan, once the plan phase ran
     outputs: dict = field(default_factory=dict)  # the deployed stack's outputs, secrets masked
+    kubeconfig: Optional[str] = None  # the stack's own kubeconfig output (a secret), when it has one
     _cluster: Any = None
 
     def cluster(self):
+        """The API-server adapter on the stack's kubeconfig output (written for the client in a
+        file readable by its owner only, removed at once), else $KUBECONFIG at the stack's
+        ``kube_context`` (an existing cluster) or its current context."""
         if self._cluster is None:
-            self._cluster = self.cluster_factory(self.outputs.get("kube_context") or None)
+            context = self.outputs.get("kube_context") or None
+            if not self.kubeconfig:
+                self._cluster = self.cluster_factory(context)
+                return self._cluster
+            with tempfile.TemporaryDirectory(prefix="infratech-e2e-") as tmp:
+                path = Path(tmp) / "kubeconfig"
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(self.kubeconfig)
+                self._cluster = self.cluster_factory(None, str(path))  # the client reads it now
         return self._cluster
 
     def expired(self) -> bool:
@@ -86,6 +101,14 @@ def _pools(ctx: Context) -> list[tuple[str, int, int]]:
     return [(p.name, p.nodes["min"], p.gpus_per_node) for p in stack_costs(stack_config(ctx.project, ctx.stack)).pools]
 
 
+def _kubeconfig(ctx: Context) -> Optional[str]:
+    """The stack's ``kubeconfig`` output in clear (a managed or self-built cluster's admin
+    kubeconfig), kept in memory only; None where the stack has none (an existing cluster)."""
+    raw = deploy.open_stack(ctx.project, ctx.stack, "outputs", ctx.echo, ctx.api).outputs().get("kubeconfig")
+    value = getattr(raw, "value", None)
+    return value if isinstance(value, str) and "apiVersion" in value else None
+
+
 def up(ctx: Context, out: Outcome) -> None:
     progress = ctx.progress or Progress(f"e2e {ctx.stack}")
     try:
@@ -105,6 +128,7 @@ def up(ctx: Context, out: Outcome) -> None:
         raise PhaseError(f"pulumi up failed: {exc}") from None
     out.check("the Pulumi up succeeds", True, evidence)
     ctx.outputs = deploy.run(ctx.project, ctx.stack, "outputs", echo=ctx.echo, api=ctx.api)
+    ctx.kubeconfig = _kubeconfig(ctx)
     pools = _pools(ctx)
     ctx.until(out, "every pool has at least its min nodes Ready, each with its GPUs allocatable",
               lambda: checks.nodes_ready(ctx.cluster(), pools))
