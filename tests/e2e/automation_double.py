@@ -19,6 +19,7 @@ class AutomationDouble:
         self.calls: list[tuple] = []
         self._outputs, self._secret, self.fail = dict(outputs), set(secret), set(fail)
         self.existing: set[str] = set()
+        self.config: dict[str, str] = {}  # the stack's config set through the Automation API (self-built: the kubeconfig)
 
     def LocalWorkspaceOptions(self, **kwargs):  # noqa: N802 - the Automation API's name
         return kwargs
@@ -60,3 +61,10 @@ class _Stack:
 
     def outputs(self):
         return self.api.output_values()
+
+    def get_config(self, key):
+        return types.SimpleNamespace(value=self.api.config.get(key), secret=True)
+
+    def set_config(self, key, value):
+        self.api.calls.append(("set_config", key))
+        self.api.config[key] = value.value

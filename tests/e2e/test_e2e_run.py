@@ -160,3 +160,35 @@ def test_a_failed_destroy_should_say_the_stack_is_left(e2e):
     assert status == cli.EXIT_TOOL
     assert _phases(doc)["teardown"]["status"] == "failed"
     assert "rerun `infratech destroy ovh-gra11`" in doc["cleanup"]
+
+
+def test_a_self_built_stack_should_be_brought_up_by_the_runner_of_infratech_up(e2e, kube, project, monkeypatch):
+    """baremetal-onprem: infrastructure, bootstrap (ansible-playbook replaced by a recorder that
+    writes the kubeconfig the fetch playbook fetches), platform; then its own pools are awaited."""
+    from infratech.cli import phases as selfbuilt
+    from infratech.cli.plan.runtime import record
+
+    playbooks = []
+
+    def ansible(argv, env, cwd):
+        playbooks.append((argv[3], env.get("RKE2_TOKEN") is not None))
+        dest = next(a.split("=", 1)[1] for a in argv if a.startswith("infratech_kubeconfig_dest="))
+        with open(dest, "w", encoding="utf-8") as fh:
+            fh.write(kube.config_text)
+        return 0
+
+    monkeypatch.setattr(selfbuilt, "logged_ansible", lambda log, note=None: ansible)
+    metal = record(project, "baremetal-onprem")
+    monkeypatch.setattr(_plan, "record", lambda p, s: metal)
+    api = AutomationDouble({**metal.outputs, "kubeconfig": kube.config_text}, secret=("kubeconfig", "join_token"))
+    monkeypatch.setattr(deploy, "_automation", lambda: api)
+    assert cli.main(["e2e", "baremetal-onprem", "--yes", "--timeout", "up=0.005"]) == cli.EXIT_TOOL
+    [report] = sorted((e2e_command.REPORTS).glob("baremetal-onprem-*.json"))
+    up = _phases(json.loads(report.read_text()))["up"]
+    assert playbooks == [("playbooks/site.yml", True), ("playbooks/fetch_kubeconfig.yml", True)]
+    assert [c for c in api.calls if c[0] in ("up", "set_config")] == [
+        ("up", "baremetal-onprem"), ("set_config", "infratech:kubeconfig"), ("up", "baremetal-onprem")]
+    assert up["checks"][0] == {"name": "the Pulumi up succeeds", "ok": True,
+                               "evidence": "self-built phases run: infrastructure, bootstrap, platform"}
+    # the recorded cluster has ovh-gra11's nodes, none of this stack's pools: the nodes check fails naming them
+    assert up["status"] == "failed" and "pool h100: 0/0 node(s) Ready" in up["error"]
