@@ -86,3 +86,20 @@ def test_an_unknown_stack_should_exit_2_listing_the_stacks(nothing_created, caps
     assert cli.main(["e2e", "ovh-gra12", "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "unknown stack 'ovh-gra12'" in err and "ovh-gra11" in err and "Traceback" not in err
+
+
+def test_the_report_schema_should_refuse_what_the_report_never_holds():
+    import jsonschema
+
+    from infratech.cli.e2e.report import SCHEMA, VERSION
+
+    phase = {"name": "up", "status": "passed", "started": None, "seconds": 1.0, "timeout_min": None,
+             "checks": [{"name": "x", "ok": True, "evidence": "y"}], "not_checked": [], "error": None}
+    doc = {"schema": VERSION, "stack": "ovh-gra11", "started": "t", "finished": "t", "result": "passed",
+           "failed_phase": None, "options": {"keep": False, "teardown_on_failure": False, "timeouts_min": {}},
+           "estimate": None, "phases": [phase], "cleanup": None}
+    jsonschema.validate(doc, SCHEMA)
+    for bad in ({**doc, "phases": [{**phase, "status": "ok"}]}, {**doc, "phases": [{**phase, "name": "deploy"}]},
+                {**doc, "result": "maybe"}, {k: v for k, v in doc.items() if k != "cleanup"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, SCHEMA)
