@@ -4,6 +4,8 @@
     infratech preview|up|destroy STACK    through the Pulumi CLI (Automation API)
     infratech outputs STACK           the deployed stack's outputs, secrets masked
     infratech stacks                  the stacks this project ships
+    infratech e2e STACK [--yes] [--keep] [--teardown-on-failure] [--dry-run] [--timeout PHASE=MIN]
+                                      an acceptance run on the provider, a report per phase (docs/e2e.md)
     infratech policy-config STACK     --policy-pack-config JSON for policies/sovereignty
     infratech submit train|eval|serve JOB.yaml [--stack S] [--dry-run]
                                       a job file into the team's queue (charts/, docs/jobs.md)
@@ -32,7 +34,7 @@ from typing import Optional, Sequence
 
 from ..config import StackConfigError
 from ..exits import DEFAULT_STACK, EXIT_BAD_INPUT, EXIT_TOOL
-from .commands import access, catalog, cost, deploy as deploy_commands, images, inventory, plan
+from .commands import access, catalog, cost, deploy as deploy_commands, e2e, images, inventory, plan
 from .deploy import DeployError, PulumiCliMissing
 from .errors import BadFlag
 from .stacks import StackFileError, find_project
@@ -43,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="infratech", description="Sovereign GPU cloud on French providers.")
     p.add_argument("--project-dir", type=Path, default=None, help="directory holding Pulumi.yaml (default: search upwards from cwd)")
     sub = p.add_subparsers(dest="command", required=True)
-    for commands in (plan, deploy_commands, inventory, catalog, cost, access, images):
+    for commands in (plan, deploy_commands, inventory, catalog, cost, access, images, e2e):
         commands.add(sub)
     submit_cli.add_commands(sub, DEFAULT_STACK)
     return p

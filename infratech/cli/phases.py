@@ -303,6 +303,16 @@ def self_built(project: Project, stack: str) -> bool:
     return config.get(f"{NAMESPACE}:provider") in SELF_BUILT_PROVIDERS
 
 
+def runner_for(project: Project, stack: str, log: Path, echo: Callable[[str], None], progress: Progress,
+               api=None, ansible: Optional[Ansible] = None) -> Runner:
+    """The runner ``infratech up`` and ``infratech e2e`` both use: the stack as deploy.py selects it
+    (or creates it), so every path shares one way in. ``api``: the Automation API module (tests pass
+    a recorder); ``ansible``: ansible-playbook with its output in ``log`` unless given."""
+    return Runner(project.root, stack, AutomationStack(deploy.open_stack(project, stack, "up", echo, api), progress),
+                  ansible=ansible or logged_ansible(log, note=lambda task: progress.update(note=task)), echo=echo,
+                  kubectl=run_kubectl, planned_hosts=lambda: _planned_hosts(project, stack), progress=progress)
+
+
 def command(project: Project, stack: str, phase: Optional[str]) -> Optional[int]:
     """Run ``up`` in phases for a self-built stack; None for other stacks (a plain ``up``)."""
     if not self_built(project, stack):
@@ -318,10 +328,7 @@ def command(project: Project, stack: str, phase: Optional[str]) -> Optional[int]
             fh.write(line.rstrip("\n") + "\n")
             fh.flush()
 
-        # the stack as deploy.py selects it (or creates it), so both paths share one way in
-        runner = Runner(project.root, stack, AutomationStack(deploy.open_stack(project, stack, "up", echo), progress),
-                        ansible=logged_ansible(log, note=lambda task: progress.update(note=task)), echo=echo,
-                        kubectl=run_kubectl, planned_hosts=lambda: _planned_hosts(project, stack), progress=progress)
+        runner = runner_for(project, stack, log, echo, progress)
         try:
             runner.run(phase)
         except PhaseFailed as exc:
