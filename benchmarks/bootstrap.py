@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -44,6 +45,13 @@ def main() -> int:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="bootstrap-bench-"))
+    try:
+        return _measure(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(work: Path) -> int:
     web = standins.build_kernel_headers_repo(standins.build_nvidia_repo(work / "web"))
     artifacts = standins.build_rke2_artifacts(work / "rke2-artifacts")
     reports = work / "gpu-health-reports"
