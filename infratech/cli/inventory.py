@@ -13,7 +13,9 @@ deployed stack's outputs, so both give the same inventory shape.
 Offline, Outscale VMs have their planned names and no address yet: the name stands in for it.
 
 Groups: ``pool_<name>`` per pool (its labels, taints and GPU count as variables), ``gpu_nodes``
-(pools with GPUs), ``rke2_servers`` and ``rke2_agents`` (hosts by RKE2 role). Managed clusters
+(pools with GPUs), ``rke2_servers`` and ``rke2_agents`` (hosts by RKE2 role). The first server
+(the first of ``rke2_servers``, where the kubeconfig is fetched) has no server URL: it starts the
+cluster that the others join. Managed clusters
 (OVHcloud MKS, Scaleway Kapsule) have no host to list: the groups are written empty with their
 variables, for machines the operator adds.
 """
@@ -100,6 +102,10 @@ def build(outputs: dict, stack: str) -> dict:
             raise InventoryError(f"stack {stack}: host {hname}: rke2_role must be server or agent, got {role!r}")
         if role == "server":
             hostvars.update({"rke2_node_role": "server", "base_firewall_profile": "rke2_server"})
+            if not servers:
+                # the first server starts the cluster: no server URL; the others and the agents join
+                # through it (docs.rke2.io/install/ha: "Server nodes other than the first ... need a URL")
+                hostvars["rke2_node_server_url"] = ""
             servers[hname] = None
         else:
             agents[hname] = None

@@ -11,6 +11,9 @@ infrastructure -> bootstrap -> platform, each idempotent, each resumable.
   rewritten to the API endpoint and stored as the stack secret ``infratech:kubeconfig``. The join
   token reaches Ansible through the environment of the ansible-playbook process only (``RKE2_TOKEN``,
   which the inventory looks up): never a command line, a file left behind, or a log line.
+  ``--node-vars FILE`` hands the node roles their site's settings (a YAML mapping passed as
+  ``-e @FILE``: ``rke2_node_artifacts_dir``, a mirror of NVIDIA's repository, ...); it may not set
+  the join token or the server URL, which come from the stack.
 - platform: ``pulumi up`` again; with the kubeconfig a known config value the program declares the
   platform on it (a kubeconfig computed in the same run makes pulumi-kubernetes replace every
   platform object: pulumi/pulumi-kubernetes#4019, #1148).
@@ -39,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Protocol
 
+import yaml
 from pulumi import automation as auto
 
 from workloads.progress import Progress
@@ -52,6 +56,8 @@ from .stacks import Project, read_stack_config
 PHASES = ("infrastructure", "bootstrap", "platform")
 KUBECONFIG_KEY = f"{NAMESPACE}:kubeconfig"
 PLAYBOOKS = ("playbooks/site.yml", "playbooks/fetch_kubeconfig.yml")
+# what only the stack decides: a node-vars file setting them would override the inventory (-e wins)
+STACK_OWNED_VARS = ("rke2_node_token", "rke2_node_server_url", "infratech_kubeconfig_dest")
 
 
 class PhaseFailed(Exception):
@@ -130,6 +136,8 @@ class Runner:
     kubectl: Kubectl = run_kubectl
     # the host names the stack file plans now (None: unknown, nothing is retired)
     planned_hosts: Callable[[], Optional[set[str]]] = lambda: None
+    # the site's variables for the node roles (YAML mapping), passed as ``-e @FILE``
+    node_vars: Optional[Path] = None
     ran: list[str] = field(default_factory=list)
     # where the phase, its time and done / total are shown (None: the echoed lines only)
     progress: Optional[Progress] = None
@@ -224,6 +232,7 @@ class Runner:
                 if self.progress:
                     self.progress.update(done=done, note=playbook)
                 argv = ["ansible-playbook", "-i", str(inventory_file), playbook,
+                        *(["-e", f"@{self.node_vars}"] if self.node_vars else []),
                         "-e", f"infratech_kubeconfig_dest={kubeconfig_file}"]
                 status = self.ansible(argv, env, self.project_root)
                 if status != 0:
@@ -286,10 +295,30 @@ class AutomationStack:
         self._stack.set_config(key, auto.ConfigValue(value=value, secret=True))
 
 
+def check_node_vars(path: Path) -> Optional[str]:
+    """Why ``--node-vars`` cannot be used (naming the file or the key), or None."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return f"--node-vars {path}: cannot be read ({exc.strerror or exc})"
+    except yaml.YAMLError as exc:
+        return f"--node-vars {path}: not YAML ({str(exc).splitlines()[0]})"
+    if not isinstance(data, dict):
+        return f"--node-vars {path}: must be a mapping of Ansible variables, got {type(data).__name__}"
+    owned = [k for k in STACK_OWNED_VARS if k in data]
+    if owned:
+        return (f"--node-vars {path}: {', '.join(owned)} may not be set here: the join token and the server URL "
+                "come from the stack's outputs (the token through the environment only)")
+    return None
+
+
 # -- the `infratech up` hook (infratech/cli/commands/deploy.py) ---------------------------------------
 def add_arguments(parser) -> None:
     parser.add_argument("--phase", choices=PHASES, default=None,
                         help="self-built clusters (outscale, baremetal): rerun this phase only")
+    parser.add_argument("--node-vars", type=Path, default=None, metavar="FILE",
+                        help="self-built clusters: the node roles' site settings (YAML mapping, e.g. "
+                             "rke2_node_artifacts_dir), passed to the bootstrap's playbooks as -e @FILE")
 
 
 def _planned_hosts(project: Project, stack: str) -> set[str]:
@@ -304,22 +333,31 @@ def self_built(project: Project, stack: str) -> bool:
 
 
 def runner_for(project: Project, stack: str, log: Path, echo: Callable[[str], None], progress: Progress,
-               api=None, ansible: Optional[Ansible] = None) -> Runner:
+               api=None, ansible: Optional[Ansible] = None, node_vars: Optional[Path] = None) -> Runner:
     """The runner ``infratech up`` and ``infratech e2e`` both use: the stack as deploy.py selects it
     (or creates it), so every path shares one way in. ``api``: the Automation API module (tests pass
-    a recorder); ``ansible``: ansible-playbook with its output in ``log`` unless given."""
+    a recorder); ``ansible``: ansible-playbook with its output in ``log`` unless given; ``node_vars``:
+    the site's variables for the node roles, checked by the caller (check_node_vars)."""
     return Runner(project.root, stack, AutomationStack(deploy.open_stack(project, stack, "up", echo, api), progress),
                   ansible=ansible or logged_ansible(log, note=lambda task: progress.update(note=task)), echo=echo,
-                  kubectl=run_kubectl, planned_hosts=lambda: _planned_hosts(project, stack), progress=progress)
+                  kubectl=run_kubectl, planned_hosts=lambda: _planned_hosts(project, stack), progress=progress,
+                  node_vars=node_vars)
 
 
-def command(project: Project, stack: str, phase: Optional[str]) -> Optional[int]:
+def command(project: Project, stack: str, phase: Optional[str], node_vars: Optional[Path] = None) -> Optional[int]:
     """Run ``up`` in phases for a self-built stack; None for other stacks (a plain ``up``)."""
     if not self_built(project, stack):
-        if phase is not None:
-            print(f"error: --phase applies to self-built clusters ({', '.join(SELF_BUILT_PROVIDERS)}) only", file=sys.stderr)
-            return EXIT_BAD_INPUT
+        for flag, value in (("--phase", phase), ("--node-vars", node_vars)):
+            if value is not None:
+                print(f"error: {flag} applies to self-built clusters ({', '.join(SELF_BUILT_PROVIDERS)}) only", file=sys.stderr)
+                return EXIT_BAD_INPUT
         return None
+    if node_vars is not None:
+        node_vars = node_vars.resolve()  # ansible-playbook runs in the project's root
+        problem = check_node_vars(node_vars)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     log = deploy.log_file(project, stack, "up")
     progress = Progress(f"up {stack}")
     progress.log(f"Pulumi's and Ansible's output: {log}")
@@ -328,7 +366,7 @@ def command(project: Project, stack: str, phase: Optional[str]) -> Optional[int]
             fh.write(line.rstrip("\n") + "\n")
             fh.flush()
 
-        runner = runner_for(project, stack, log, echo, progress)
+        runner = runner_for(project, stack, log, echo, progress, node_vars=node_vars)
         try:
             runner.run(phase)
         except PhaseFailed as exc:

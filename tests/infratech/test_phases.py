@@ -169,6 +169,45 @@ def test_cli_up_of_a_self_built_stack_runs_the_phases_and_stops_on_failure(proje
     assert main(["up", "ovh-gra11", "--phase", "bootstrap"]) == 2, "--phase is for self-built stacks only"
 
 
+def test_node_vars_reach_every_playbook_as_an_extra_vars_file(project, tmp_path):
+    calls = []
+    node_vars = tmp_path / "site.yml"
+    node_vars.write_text("rke2_node_artifacts_dir: /srv/airgap/rke2\n", encoding="utf-8")
+    ansible = AnsibleRecorder(calls)
+    Runner(project.root, STACK, StackRecorder(calls), ansible=ansible, echo=lambda _: None, node_vars=node_vars).run()
+    argvs = [argv for argv, _, _ in ansible.seen]
+    assert len(argvs) == 2 and all(argv[4:6] == ["-e", f"@{node_vars}"] for argv in argvs), argvs
+
+
+@pytest.mark.parametrize("content,named", [
+    ("rke2_node_token: hunter2hunter2\n", "rke2_node_token may not be set here"),
+    ("rke2_node_server_url: https://10.0.0.1:9345\n", "rke2_node_server_url may not be set here"),
+    ("- rke2_node_artifacts_dir\n", "must be a mapping of Ansible variables, got list"),
+    ("a: [\n", "not YAML"),
+    (None, "cannot be read"),
+])
+def test_cli_refuses_a_node_vars_file_by_name_before_anything_runs(project, monkeypatch, capsys, tmp_path, content, named):
+    calls = []
+    monkeypatch.setattr(phases.deploy, "open_stack", lambda *a, **k: None)
+    monkeypatch.setattr(phases, "AutomationStack", lambda _: StackRecorder(calls))
+    monkeypatch.setattr(phases, "run_ansible", AnsibleRecorder(calls))
+    node_vars = tmp_path / "node-vars.yml"
+    if content is not None:
+        node_vars.write_text(content, encoding="utf-8")
+    assert main(["up", STACK, "--node-vars", str(node_vars)]) == 2
+    err = capsys.readouterr().err
+    assert f"--node-vars {node_vars}: " in err and named in err, err
+    assert "hunter2" not in err and "Traceback" not in err
+    assert calls == [], "nothing ran"
+
+
+def test_node_vars_are_for_self_built_stacks_only(project, capsys, tmp_path):
+    node_vars = tmp_path / "node-vars.yml"
+    node_vars.write_text("{}\n", encoding="utf-8")
+    assert main(["up", "ovh-gra11", "--node-vars", str(node_vars)]) == 2
+    assert "--node-vars applies to self-built clusters" in capsys.readouterr().err
+
+
 def test_no_file_of_the_bootstrap_is_left_behind(run):
     _, _, _, runner = run
     r, ansible = runner()

@@ -59,24 +59,9 @@ def report_dir(tmp_path_factory):
 
 
 def standin_vars(repo_server, rke2_artifacts, report_dir) -> dict:
-    """Group variables pointing the roles at the TEST DOUBLES (everything else is the roles' defaults)."""
-    url = "http://{{ test_controller_address }}:%d/%s/" % (repo_server.port, standins.REPO_PATH)
-    return {
-        "nvidia_driver_repo_url": url,
-        "nvidia_driver_repo_key_url": url + standins.KEY_NAME,
-        # the stand-in kernel's release has no distribution flavour to derive the metapackage from
-        "nvidia_driver_kernel_headers_metapackage": standins.HEADERS_METAPACKAGE,
-        "test_kernel_headers_repo_url": "http://{{ test_controller_address }}:%d/%s/" % (repo_server.port, standins.KERNEL_REPO_PATH),
-        "nvidia_container_toolkit_version": "1.18.0-1",
-        "nvidia_container_toolkit_cdi": "always",
-        "rke2_node_artifacts_dir": str(rke2_artifacts),
-        "rke2_node_version": standins.RKE2_VERSION,
-        "rke2_node_token": "test-double-token",
-        "rke2_node_server_url": "https://192.0.2.10:9345",
-        "gpu_health_kubectl": "/usr/local/bin/kubectl",
-        "gpu_health_kube_host": "{{ inventory_hostname }}",
-        "gpu_health_controller_report_dir": str(report_dir),
-    }
+    """Group variables pointing the roles at the TEST DOUBLES, with a join token and server URL."""
+    return {**standins.role_vars(repo_server.port, rke2_artifacts, report_dir),
+            "rke2_node_token": "test-double-token", "rke2_node_server_url": "https://192.0.2.10:9345"}
 
 
 @pytest.fixture(scope="session")

@@ -270,7 +270,8 @@ RKE2_BIN = """#!/bin/sh
 # TEST DOUBLE of rke2 (tests/roles/standins.py): answers --version; as a service it first checks what
 # RKE2 checks at start (rancher/rke2 v1.33.5+rke2r1 pkg/cli/cmds/profile_linux.go validateProfile):
 # the profile is "cis", "etcd" or empty; with "cis" the kernel parameters must already have the CIS
-# values; a server needs the etcd user and group. Then it tells systemd it is ready, and sleeps.
+# values; a server needs the etcd user and group. A server then writes its kubeconfig (a stand-in
+# with no real key). Then it tells systemd it is ready, and sleeps.
 config=/etc/rancher/rke2/config.yaml
 fatal() {{ echo "level=fatal msg=\\"$*\\"" >&2; exit 1; }}
 # The kernel's value of a parameter. A container cannot write vm.* or kernel.*: the sysctl test
@@ -311,6 +312,18 @@ case "$1" in
     {{ echo "version = $version"; echo "# TEST DOUBLE: rendered by the stand-in rke2 from ${{tmpl:-its base template}}"
        [ -z "$tmpl" ] || grep -v '^{{{{' "$tmpl"; }} > "$dir/config.toml"
     [ -z "$tmpl" ] || echo "level=info msg=\\"Using containerd config template at $tmpl\\"" >&2
+    # A server writes the admin kubeconfig for https://127.0.0.1:6443 to /etc/rancher/rke2/rke2.yaml, in
+    # write-kubeconfig-mode (docs.rke2.io cluster_access; rancher/rke2 tests/e2e rewrite 127.0.0.1 in it)
+    if [ "$1" = server ]; then
+      kmode=$(sed -n 's/^write-kubeconfig-mode:[[:space:]]*//p' "$config" 2>/dev/null | tr -d "\\"'")
+      (umask 077; printf '%s\\n' 'apiVersion: v1' 'clusters:' '- cluster:' \\
+        '    certificate-authority-data: VEVTVCBET1VCTEU=' '    server: https://127.0.0.1:6443' '  name: default' \\
+        'contexts:' '- context:' '    cluster: default' '    user: default' '  name: default' \\
+        'current-context: default' 'kind: Config' 'preferences: {{}}' 'users:' '- name: default' '  user:' \\
+        '    client-certificate-data: VEVTVCBET1VCTEU=' '    client-key-data: VEVTVCBET1VCTEU=' \\
+        > /etc/rancher/rke2/rke2.yaml)
+      [ -z "$kmode" ] || chmod "$kmode" /etc/rancher/rke2/rke2.yaml
+    fi
     # Type=notify: READY=1 from the main process itself (a child's message can arrive after it exited)
     exec python3 -c 'import os, socket, time
 addr = os.environ.get("NOTIFY_SOCKET", "")
@@ -374,6 +387,26 @@ def build_rke2_artifacts(out: Path, corrupt: bool = False) -> Path:
         lines.append(f"{digest}  {name}")
     (out / "sha256sum-amd64.txt").write_text("\n".join(lines) + "\n")
     return out
+
+
+def role_vars(repo_port: int, rke2_artifacts: Path, report_dir: Path) -> dict:
+    """Variables pointing the roles at these TEST DOUBLES (everything else is the roles' defaults);
+    ``test_controller_address`` is the host's gateway, an address of this machine."""
+    url = "http://{{ test_controller_address }}:%d/%s/" % (repo_port, REPO_PATH)
+    return {
+        "nvidia_driver_repo_url": url,
+        "nvidia_driver_repo_key_url": url + KEY_NAME,
+        # the stand-in kernel's release has no distribution flavour to derive the metapackage from
+        "nvidia_driver_kernel_headers_metapackage": HEADERS_METAPACKAGE,
+        "test_kernel_headers_repo_url": "http://{{ test_controller_address }}:%d/%s/" % (repo_port, KERNEL_REPO_PATH),
+        "nvidia_container_toolkit_version": "1.18.0-1",
+        "nvidia_container_toolkit_cdi": "always",
+        "rke2_node_artifacts_dir": str(rke2_artifacts),
+        "rke2_node_version": RKE2_VERSION,
+        "gpu_health_kubectl": "/usr/local/bin/kubectl",
+        "gpu_health_kube_host": "{{ inventory_hostname }}",
+        "gpu_health_controller_report_dir": str(report_dir),
+    }
 
 
 class RepoServer:

@@ -74,7 +74,7 @@ def run(args, project) -> int:
         )
         return EXIT_POLICY
     if args.command == "up":  # --- phases hook: self-built clusters run infrastructure, bootstrap, platform ---
-        status = phases.command(project, args.stack, args.phase)
+        status = phases.command(project, args.stack, args.phase, args.node_vars)
         if status is not None:
             return status
     if args.command == "outputs":

@@ -51,13 +51,19 @@ def test_ansible_groups_from_the_plan(metal):
     assert h100["hosts"]["h100-1"]["ansible_ssh_common_args"] == "-o ProxyJump=ops@bastion.dc2.example.org"
     assert inv["vars"]["rke2_node_server_url"] == "https://10.20.0.11:9345"
     assert inv["vars"]["nvidia_container_toolkit_runtime"] == "rke2"
+    # the first server starts the cluster (no server URL, not its own address); the others join it
+    system = children["pool_system"]["hosts"]
+    assert system["cp-1"]["rke2_node_server_url"] == ""
+    assert "rke2_node_server_url" not in system["cp-2"] and "rke2_node_server_url" not in system["cp-3"]
+    assert "rke2_node_server_url" not in h100["hosts"]["h100-1"]
 
 
 def test_outscale_inventory_offline_uses_the_planned_names(project):
     inv = build(record(project, "outscale-cloudgouv-a100").outputs, "outscale-cloudgouv-a100")["all"]
     assert list(inv["children"]["rke2_servers"]["hosts"]) == ["llm-gouv-system-1"]
     assert inv["children"]["pool_system"]["hosts"] == {"llm-gouv-system-1": {
-        "ansible_host": "llm-gouv-system-1", "ansible_user": "outscale", "rke2_node_role": "server", "base_firewall_profile": "rke2_server"}}
+        "ansible_host": "llm-gouv-system-1", "ansible_user": "outscale", "rke2_node_role": "server", "base_firewall_profile": "rke2_server",
+        "rke2_node_server_url": ""}}
     assert list(inv["children"]["pool_a100"]["hosts"]) == ["llm-gouv-a100-1", "llm-gouv-a100-2"]
     assert "rke2_node_server_url" not in inv["vars"], "unknown before up: never a placeholder URL"
 
