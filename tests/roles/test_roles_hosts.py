@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -456,6 +457,37 @@ def test_a_missing_tool_is_a_reason_of_the_gate_not_a_module_crash(play, prepare
     assert "/usr/bin/no-such-dcgmi is not installed or not on PATH" in res.output
     report = json.loads(a.file("/var/lib/infratech/gpu_health.json").content_string)
     assert report["healthy"] is False and report["tools"]["/usr/bin/no-such-dcgmi"] == "not found"
+    again = play(ROOT / "playbooks/validate.yml", limit="gpu-a")
+    assert again.rc == 0, again.output[-3000:]
+
+
+def test_an_xid_of_the_previous_boot_fails_the_gate(play, prepared, a):
+    # A journal file holding an earlier boot, written by systemd-journal-remote (Debian's) from the
+    # recorded kernel messages, beside journald's own files: the real journalctl reads both.
+    _recordings(prepared)  # a healthy node: the XID is the only reason
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    messages = [line.split(" kernel: ", 1)[1] for line in (fixtures / "kernel-log.xid.txt").read_text().splitlines()]
+    now_us = int(time.time() * 1e6)
+    export = "".join(
+        f"__REALTIME_TIMESTAMP={now_us - (5 - i) * 600_000_000}\n__MONOTONIC_TIMESTAMP={(i + 1) * 1_000_000}\n"
+        f"_BOOT_ID=3f1c2a9e8d7b4c6a9e0f1a2b3c4d5e6f\n_TRANSPORT=kernel\nPRIORITY=4\nSYSLOG_IDENTIFIER=kernel\n"
+        f"MESSAGE={m}\n\n" for i, m in enumerate(messages) if "Xid" not in m or " 79," in m)
+    setup = ("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd-journal-remote >/dev/null "
+             "&& mid=$(cat /etc/machine-id) && dir=/var/log/journal/$mid && { [ -d $dir ] || dir=/run/log/journal/$mid; } "
+             "&& echo $dir/infratech-test-double-earlier-boot.journal > /root/earlier-boot-journal "
+             f"&& printf '%s' {shlex.quote(export)} > /root/earlier-boot.export "
+             "&& /lib/systemd/systemd-journal-remote -o $(cat /root/earlier-boot-journal) /root/earlier-boot.export")
+    assert prepared.ssh("gpu-a", setup, timeout=300).returncode == 0
+    try:
+        # what the gate read before: journalctl -k, which implies -b (this boot only)
+        assert "Xid" not in a.run("journalctl -k --no-pager -q --since=-24h").stdout
+        res = play(ROOT / "playbooks/validate.yml", limit="gpu-a")
+        assert res.rc != 0 and "failed the GPU health gate" in res.output, res.output[-3000:]
+        assert "XID 79 on PCI:0000:5d:00" in res.output and "earlier boot" in res.output, res.output[-3000:]
+        report = json.loads(a.file("/var/lib/infratech/gpu_health.json").content_string)
+        assert [(e["xid"], e["boot"]) for e in report["xid_events"]] == [(79, "earlier")]
+    finally:
+        prepared.ssh("gpu-a", "rm -f $(cat /root/earlier-boot-journal) /root/earlier-boot.export", check=False)
     again = play(ROOT / "playbooks/validate.yml", limit="gpu-a")
     assert again.rc == 0, again.output[-3000:]
 
