@@ -54,13 +54,14 @@ def main() -> int:
     names = ["one-1"] if args.one_host_only else ["one-1", "four-1", "four-2", "four-3", "four-4"]
     results: dict[str, float] = {}
     cpu_s: dict[str, float] = {}
-    with standins.RepoServer(web) as server, harness.Fleet(names, work / "fleet") as fleet:
+    with standins.RepoServer(web) as server, standins.SupervisorStandIn() as supervisor, \
+            harness.Fleet(names, work / "fleet") as fleet:
         url = "http://{{ test_controller_address }}:%d/%s/" % (server.port, standins.REPO_PATH)
         inv = fleet.inventory(work / "hosts.yml", groups={"gpu_nodes": names}, group_vars={"gpu_nodes": {
             "nvidia_driver_repo_url": url, "nvidia_driver_repo_key_url": url + standins.KEY_NAME,
             "nvidia_container_toolkit_cdi": "always", "rke2_node_artifacts_dir": str(artifacts),
             "rke2_node_version": standins.RKE2_VERSION, "rke2_node_token": "bench-token",
-            "rke2_node_server_url": "https://192.0.2.10:9345", "gpu_health_kubectl": "/usr/local/bin/kubectl",
+            "rke2_node_server_url": "https://{{ test_controller_address }}:%d" % supervisor.port, "gpu_health_kubectl": "/usr/local/bin/kubectl",
             "gpu_health_kube_host": "{{ inventory_hostname }}"}})
         facts = work / "facts"
 

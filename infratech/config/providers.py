@@ -194,6 +194,9 @@ class ExistingSettings(_Model):
     context: Optional[str] = None
     country: str = Field(default="FR", description="ISO 3166 country where the cluster runs, for residency checks")
     distribution: Literal["generic", "rke2", "k3s"] = "generic"
+    # rke2/k3s: which containerd (1.7 or 2) and so which config template the GPU operator's toolkit
+    # writes; unset means a release with containerd 2 (every RKE2/k3s release from 1.33 on)
+    kube_version: Optional[str] = None
     driver_preinstalled: bool = True
     toolkit_preinstalled: bool = False
     gpu_operator_preinstalled: bool = False
@@ -209,6 +212,11 @@ class ExistingSettings(_Model):
     @classmethod
     def _country(cls, v: str) -> str:
         return _country_code(v)
+
+    @field_validator("kube_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> Optional[str]:
+        return None if v is None else _kube_version(v, allow_patch=True)
 
 def _ovh_plan(provider: Any, region: Any, settings: Any) -> Optional[str]:
     """The MKS plan of an OVHcloud stack: the one it names, else the first its region sells."""

@@ -56,6 +56,7 @@ class ClusterHandle:
     toolkit_preinstalled: bool = False
     kube_context: Optional[str] = None
     distribution: str = "managed"  # managed | generic | rke2 | k3s
+    kube_version: Optional[str] = None  # "1.N" or "1.N.P" where the stack knows it (existing clusters)
     country: Optional[str] = None  # ISO 3166 code of where the nodes run
     # self-built clusters: what the node roles need, e.g. {"server_url": ..., "api_endpoint": ...,
     # "hosts": [{"name", "address", "pool", "rke2_role": server|agent, "user", "jump_host"}]}: planned

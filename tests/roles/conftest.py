@@ -37,6 +37,13 @@ def repo_server(host_skip, web_root):
 
 
 @pytest.fixture(scope="session")
+def rke2_supervisor(host_skip):
+    """The RKE2 server gpu-a joins (TEST DOUBLE of its supervisor port)."""
+    with standins.SupervisorStandIn() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def rke2_artifacts(tmp_path_factory):
     return standins.build_rke2_artifacts(tmp_path_factory.mktemp("rke2-artifacts"))
 
@@ -58,16 +65,18 @@ def report_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("gpu-health-reports")
 
 
-def standin_vars(repo_server, rke2_artifacts, report_dir) -> dict:
-    """Group variables pointing the roles at the TEST DOUBLES, with a join token and server URL."""
+def standin_vars(repo_server, rke2_artifacts, report_dir, rke2_supervisor) -> dict:
+    """Group variables pointing the roles at the TEST DOUBLES, with a join token and the URL of the
+    stand-in supervisor (everything else is the roles' defaults)."""
     return {**standins.role_vars(repo_server.port, rke2_artifacts, report_dir),
-            "rke2_node_token": "test-double-token", "rke2_node_server_url": "https://192.0.2.10:9345"}
+            "rke2_node_token": "test-double-token",
+            "rke2_node_server_url": "https://{{ test_controller_address }}:%d" % rke2_supervisor.port}
 
 
 @pytest.fixture(scope="session")
-def inventory(fleet, repo_server, rke2_artifacts, report_dir, tmp_path_factory):
+def inventory(fleet, repo_server, rke2_artifacts, report_dir, rke2_supervisor, tmp_path_factory):
     path = tmp_path_factory.mktemp("inventory") / "hosts.yml"
-    group_vars = standin_vars(repo_server, rke2_artifacts, report_dir)
+    group_vars = standin_vars(repo_server, rke2_artifacts, report_dir, rke2_supervisor)
     return fleet.inventory(
         path,
         groups={"gpu_nodes": ["gpu-a", "gpu-b"], "rke2_servers": ["gpu-b"]},

@@ -9,7 +9,8 @@ unpacking) run unchanged, and what the real ones refuse, these refuse too:
   ``contrib``: a node without contrib cannot install the driver;
 - the DKMS packages build (a stand-in file) only when the running kernel's headers are installed, and
   again when headers are installed later (/etc/kernel/header_postinst.d), like DKMS;
-- ``rke2`` checks the CIS profile's kernel parameters at start like RKE2 does.
+- ``rke2`` checks the CIS profile's kernel parameters at start like RKE2 does, and a joining node
+  reports ready only once it reaches its server (``SupervisorStandIn`` is a reachable one).
 
 Their contents are stand-ins that say so in every description and file. Nothing here is NVIDIA's,
 Debian's or Rancher's software.
@@ -22,6 +23,7 @@ import hashlib
 import http.server
 import io
 import os
+import socketserver
 import subprocess
 import tarfile
 import threading
@@ -324,15 +326,32 @@ case "$1" in
         > /etc/rancher/rke2/rke2.yaml)
       [ -z "$kmode" ] || chmod "$kmode" /etc/rancher/rke2/rke2.yaml
     fi
-    # Type=notify: READY=1 from the main process itself (a child's message can arrive after it exited)
-    exec python3 -c 'import os, socket, time
+    # A joining node (server: in its config) reports ready only once it has reached its server; until
+    # then RKE2 logs "Waiting to retrieve agent configuration; server is not ready" and retries forever
+    # (k3s pkg/agent/config/config.go). Type=notify: READY=1 from the main process itself (a child's
+    # message can arrive after it exited).
+    server=$(sed -n 's/^server:[[:space:]]*//p' "$config" 2>/dev/null | tr -d "\\"'")
+    exec python3 -c 'import os, socket, sys, time, urllib.parse
+server, role = sys.argv[1], sys.argv[2]
+if role == "server":
+    # a server serves its supervisor port, which joining nodes reach first (docs.rke2.io: 9345/tcp)
+    supervisor = socket.create_server(("0.0.0.0", 9345))
+if server:
+    url = urllib.parse.urlsplit(server)
+    while True:
+        try:
+            socket.create_connection((url.hostname, url.port), timeout=5).close()
+            break
+        except OSError as exc:
+            print(f"level=info msg=\\"Waiting to retrieve agent configuration; server is not ready: {{exc}}\\"", file=sys.stderr, flush=True)
+            time.sleep(5)
 addr = os.environ.get("NOTIFY_SOCKET", "")
 if addr:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.connect("\\0" + addr[1:] if addr.startswith("@") else addr)
     s.send(b"READY=1")
 while True:
-    time.sleep(3600)'
+    time.sleep(3600)' "$server" "$1"
     ;;
   *) echo "rke2 test double: $*" >&2;;
 esac
@@ -425,6 +444,25 @@ class RepoServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class SupervisorStandIn:
+    """TEST DOUBLE of an RKE2 server's supervisor port (9345/tcp): accepts connections and closes them,
+    which is all the stand-in rke2 agent and the role's bounded wait ask of a reachable server."""
+
+    def __init__(self):
+        self.server = socketserver.ThreadingTCPServer(("0.0.0.0", 0), socketserver.BaseRequestHandler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -65,6 +65,23 @@ def test_xid_parsing_and_ignore_list():
     assert gate.evaluate(parsed, events[:1], None, None, expected_gpu_count=8, xid_ignore=[13])[0]
 
 
+# journalctl 252's --output=json of a journal holding two boots (written with systemd-journal-remote from
+# the kernel messages of kernel-log.xid.txt): the GPU fell off the bus in the first, the node rebooted.
+EARLIER_BOOT = "3f1c2a9e-8d7b-4c6a-9e0f-1a2b3c4d5e6f"
+CURRENT_BOOT = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+
+
+def test_an_xid_logged_before_the_last_reboot_fails_the_gate():
+    events = gate.parse_xid_journal((FIX / "journalctl-kernel.two-boots.json").read_text(), CURRENT_BOOT + "\n")
+    assert [(e["xid"], e["boot"]) for e in events] == [(79, "earlier"), (13, "current")]
+    parsed = smi("nvidia-smi-q-x.healthy-8xH200.xml")
+    healthy, reasons = gate.evaluate(parsed, events, None, None, expected_gpu_count=8, xid_ignore=[13])
+    assert not healthy
+    assert reasons == ["XID 79 on PCI:0000:5d:00: pid='<unknown>', name=<unknown>, GPU has fallen off the bus. "
+                       "(logged in an earlier boot, before the last reboot)"]
+
+
+
 def test_nccl_bus_bandwidth_threshold():
     nccl = gate.parse_nccl((FIX / "nccl-all_reduce_perf.8xH200.txt").read_text())
     assert nccl["largest_size_bytes"] == 17179869184 and nccl["largest_busbw_gbps"] == pytest.approx(437.05)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -102,6 +103,44 @@ def test_firewall_trusts_the_node_network_and_a_restart_keeps_other_tables(a, pr
         assert a.run("nft list table inet infratech_filter").rc == 0
     finally:
         a.run("nft delete table ip infratech_test_foreign")
+
+
+def _node_network_rules(listing: str) -> tuple[list[str], list[str]]:
+    """The rules of our input chain that accept from the node network's set, and the other rules."""
+    rules = [line.strip() for line in listing.splitlines() if line.strip().endswith("accept")]
+    return [r for r in rules if "@node_networks_v4" in r], [r for r in rules if "@node_networks_v4" not in r]
+
+
+def test_firewall_opens_the_ports_of_the_chosen_cni_to_the_node_network_only(play, prepared, a):
+    # what kube-proxy and the CNI load beside our table; a re-run that changes our rules must keep it
+    foreign = ("nft add table ip kube_proxy_standin && nft add chain ip kube_proxy_standin services && "
+               "nft add rule ip kube_proxy_standin services ip daddr 10.43.0.10 counter")
+    assert a.run(foreign).rc == 0
+    # Ports per CNI: RKE2 docs install/requirements "Inbound Network Rules"; Cilium docs
+    # operations/system_requirements "Firewall Rules"
+    wanted = {"calico": (["179", "5473", "4789"], ["8472"]),
+              "cilium": (["4240", "4244", "8472"], ["179", "4789"]),
+              "canal": (["8472", "9099"], ["179", "4240"])}
+    try:
+        for cni, (present, absent) in wanted.items():
+            res = play(ROLE_PLAY, {"converge_role": "base", "converge_hosts": "gpu-a", "base_firewall_cni": cni})
+            assert res.rc == 0, res.output[-3000:]
+            kept = a.run("nft list table ip kube_proxy_standin")
+            assert kept.rc == 0 and "10.43.0.10" in kept.stdout, f"re-running base with cni={cni} removed kube-proxy's table"
+            listing = a.run("nft list table inet infratech_filter").stdout
+            subnet = ".".join(prepared.hosts["gpu-a"].ip.split(".")[:3]) + ".0/24"
+            assert subnet in listing.split("chain input")[0], listing  # the set of node networks
+            node_rules, other_rules = _node_network_rules(listing)
+            for port in present:
+                assert any(port in r for r in node_rules), f"{cni}: {port} not opened to the node network:\n{listing}"
+            for port in present + absent:
+                assert not any(f" {port}" in r or f"{port}," in r for r in other_rules), f"{cni}: {port} open to other sources:\n{listing}"
+            for port in absent:
+                assert not any(port in r for r in node_rules), f"{cni}: {port} opened:\n{listing}"
+            if cni == "calico":  # IP-in-IP is an IP protocol, not a port
+                assert any("l4proto" in r and ("ipencap" in r or " 4 " in r) for r in node_rules), listing
+    finally:
+        a.run("nft delete table ip kube_proxy_standin")
 
 
 def test_unattended_upgrades_take_security_updates_only(a):
@@ -241,18 +280,33 @@ def test_a_changed_version_or_a_lost_hold_is_put_right_by_the_next_run(play, pre
     assert "nvidia-open" in a.run("apt-mark showhold").stdout.split()
 
 
-def test_rke2_state(a):
+def test_rke2_state(a, rke2_supervisor):
     assert "v1.33.5+rke2r1" in a.run("/usr/local/bin/rke2 --version").stdout
     assert a.service("rke2-agent").is_enabled and a.service("rke2-agent").is_running
     cfg = a.file("/etc/rancher/rke2/config.yaml")
     assert cfg.mode == 0o600
     assert "profile: cis" in cfg.content_string and "infratech.io/unhealthy=true:NoSchedule" in cfg.content_string
-    assert "server: https://192.0.2.10:9345" in cfg.content_string
+    assert f":{rke2_supervisor.port}" in cfg.content_string.split("server: https://")[1].splitlines()[0]
     tmpl = a.file("/var/lib/rancher/rke2/agent/etc/containerd/config-v3.toml.tmpl").content_string
     assert tmpl.startswith('{{ template "base" . }}')
     assert "BinaryName = \"/usr/bin/nvidia-container-runtime\"" in tmpl
     assert a.file("/var/lib/rancher/rke2/agent/images/rke2-images.linux-amd64.tar.zst").exists
     assert a.file("/etc/sysctl.d/60-rke2-cis.conf").contains("kernel.panic_on_oops = 1")
+
+
+def test_an_agent_that_cannot_reach_its_server_fails_naming_it_within_the_bound(play, prepared, a):
+    # RKE2's unit waits forever for a joining node to reach its server (the stand-in rke2 too): without
+    # the bound the restart below would hang the play until the harness's own timeout
+    unreachable = "https://192.0.2.10:9345"  # TEST-NET-1 (RFC 5737): nothing answers there
+    try:
+        res = play(ROLE_PLAY, {"converge_role": "rke2_node", "converge_hosts": "gpu-a",
+                               "rke2_node_server_url": unreachable, "rke2_node_server_wait_timeout": 10}, timeout=300)
+        assert res.rc != 0, res.output[-3000:]
+        assert f"could not reach its RKE2 server {unreachable} (rke2_node_server_url) within 10 s" in res.output, res.output[-3000:]
+        assert a.service("rke2-agent").is_running  # the running agent was not restarted into the hang
+    finally:
+        restore = play(ROLE_PLAY, {"converge_role": "rke2_node", "converge_hosts": "gpu-a"})
+        assert restore.rc == 0, restore.output[-3000:]
 
 
 def test_rke2_renders_the_containerd_template_of_its_containerd_version(a):
@@ -407,6 +461,37 @@ def test_a_missing_tool_is_a_reason_of_the_gate_not_a_module_crash(play, prepare
     assert again.rc == 0, again.output[-3000:]
 
 
+def test_an_xid_of_the_previous_boot_fails_the_gate(play, prepared, a):
+    # A journal file holding an earlier boot, written by systemd-journal-remote (Debian's) from the
+    # recorded kernel messages, beside journald's own files: the real journalctl reads both.
+    _recordings(prepared)  # a healthy node: the XID is the only reason
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    messages = [line.split(" kernel: ", 1)[1] for line in (fixtures / "kernel-log.xid.txt").read_text().splitlines()]
+    now_us = int(time.time() * 1e6)
+    export = "".join(
+        f"__REALTIME_TIMESTAMP={now_us - (5 - i) * 600_000_000}\n__MONOTONIC_TIMESTAMP={(i + 1) * 1_000_000}\n"
+        f"_BOOT_ID=3f1c2a9e8d7b4c6a9e0f1a2b3c4d5e6f\n_TRANSPORT=kernel\nPRIORITY=4\nSYSLOG_IDENTIFIER=kernel\n"
+        f"MESSAGE={m}\n\n" for i, m in enumerate(messages) if "Xid" not in m or " 79," in m)
+    setup = ("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd-journal-remote >/dev/null "
+             "&& mid=$(cat /etc/machine-id) && dir=/var/log/journal/$mid && { [ -d $dir ] || dir=/run/log/journal/$mid; } "
+             "&& echo $dir/infratech-test-double-earlier-boot.journal > /root/earlier-boot-journal "
+             f"&& printf '%s' {shlex.quote(export)} > /root/earlier-boot.export "
+             "&& /lib/systemd/systemd-journal-remote -o $(cat /root/earlier-boot-journal) /root/earlier-boot.export")
+    assert prepared.ssh("gpu-a", setup, timeout=300).returncode == 0
+    try:
+        # what the gate read before: journalctl -k, which implies -b (this boot only)
+        assert "Xid" not in a.run("journalctl -k --no-pager -q --since=-24h").stdout
+        res = play(ROOT / "playbooks/validate.yml", limit="gpu-a")
+        assert res.rc != 0 and "failed the GPU health gate" in res.output, res.output[-3000:]
+        assert "XID 79 on PCI:0000:5d:00" in res.output and "earlier boot" in res.output, res.output[-3000:]
+        report = json.loads(a.file("/var/lib/infratech/gpu_health.json").content_string)
+        assert [(e["xid"], e["boot"]) for e in report["xid_events"]] == [(79, "earlier")]
+    finally:
+        prepared.ssh("gpu-a", "rm -f $(cat /root/earlier-boot-journal) /root/earlier-boot.export", check=False)
+    again = play(ROOT / "playbooks/validate.yml", limit="gpu-a")
+    assert again.rc == 0, again.output[-3000:]
+
+
 def test_handlers_of_a_run_that_fails_the_gate_still_run(play, prepared, a):
     # a change that notifies a restart, then the gate fails the play: the restart must not be lost
     before = a.run("systemctl show -p MainPID --value rke2-agent").stdout.strip()
@@ -426,6 +511,8 @@ def test_handlers_of_a_run_that_fails_the_gate_still_run(play, prepared, a):
 BAD_INPUTS = [
     ("base", {"base_firewall_profile": "rke3_agent"}, "base_firewall_profile"),
     ("base", {"base_ssh_port": "twenty-two"}, "base_ssh_port"),
+    ("base", {"base_firewall_cni": "weave"}, "base_firewall_cni"),
+    ("base", {"base_firewall_node_cidrs": ["10.0.0.0"]}, "base_firewall_node_cidrs"),
     ("nvidia_driver", {"nvidia_driver_branch": "latest"}, "nvidia_driver_branch"),
     ("nvidia_driver", {"nvidia_driver_reboot": "sometimes"}, "nvidia_driver_reboot"),
     ("nvidia_container_toolkit", {"nvidia_container_toolkit_cdi": "yes-please"}, "nvidia_container_toolkit_cdi"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,28 @@ def test_ubuntu_driver_package_names_follow_nvidias_naming(tmp_path, release):
                              cwd=ROOT, env=env, text=True, capture_output=True, stdin=subprocess.DEVNULL)
         assert res.returncode == 0, res.stdout + res.stderr
         assert f"NAMES {branch} {open_modules} {dkms} {fabricmanager}" in res.stdout, res.stdout[-1500:]
+
+
+@pytest.mark.parametrize("block", ["/dev/nvme0n1", "/dev/md/scratch"], ids=["single-disk", "raid0"])
+def test_scratch_mount_unit_finds_the_filesystem_by_label_not_by_kernel_name(tmp_path, block):
+    # The role's own template, rendered by Ansible with the role's defaults for the device it chose (a
+    # single disk is used directly, several through the array): kernel names follow probe order.
+    unit = tmp_path / "scratch.mount"
+    play = tmp_path / "unit.yml"
+    play.write_text(yaml.safe_dump([{
+        "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "tasks": [
+            {"ansible.builtin.include_vars": str(ROOT / "roles/nvme_scratch/defaults/main.yml")},
+            {"ansible.builtin.template": {"src": str(ROOT / "roles/nvme_scratch/templates/scratch.mount.j2"),
+                                          "dest": str(unit), "mode": "0644"}},
+        ],
+    }]))
+    res = subprocess.run([str(harness.ANSIBLE_BIN / "ansible-playbook"), "-i", "localhost,", str(play),
+                          "-e", json.dumps({"_nvme_scratch_block": block, "nvme_scratch_label": "jobscratch",
+                                            "ansible_python_interpreter": sys.executable})],
+                         cwd=ROOT, env=harness.ansible_env(tmp_path / "facts"), text=True, capture_output=True,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stdout + res.stderr
+    what = [line for line in unit.read_text().splitlines() if line.startswith("What=")]
+    assert what == ["What=/dev/disk/by-label/jobscratch"], what
+    assert block not in unit.read_text()

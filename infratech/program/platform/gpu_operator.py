@@ -26,11 +26,35 @@ from .charts import PINS, release
 DEVICE_PLUGIN_CONFIG = "infratech-device-plugin"
 EXCLUSIVE = "exclusive"  # the device plugin's default configuration: one pod per GPU
 
-# where RKE2 and k3s keep containerd's config template and socket
-CONTAINERD_PATHS = {
-    "rke2": ("/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl", "/run/k3s/containerd/containerd.sock"),
-    "k3s": ("/var/lib/rancher/k3s/agent/etc/containerd/config.toml.tmpl", "/run/k3s/containerd/containerd.sock"),
+# where RKE2 and k3s keep containerd's config templates and socket
+CONTAINERD_DIRS = {
+    "rke2": ("/var/lib/rancher/rke2/agent/etc/containerd", "/run/k3s/containerd/containerd.sock"),
+    "k3s": ("/var/lib/rancher/k3s/agent/etc/containerd", "/run/k3s/containerd/containerd.sock"),
 }
+# RKE2 and k3s ship containerd 2 from v1.31.6 and v1.32.2 (and every 1.33+) on (rancher/rke2 Dockerfile:
+# hardened-containerd v2.0.x from v1.31.6+rke2r1, v1.32.2+rke2r1; k3s the same releases), and then read
+# config-v3.toml.tmpl first; config.toml.tmpl is rendered with the version 2 base and migrated (k3s
+# pkg/agent/containerd/config.go templateGenerations). The toolkit writes its runtimes into the file
+# CONTAINERD_CONFIG names (nvidia-ctk-installer: CONTAINERD_CONFIG is the runtime config it edits):
+# it must be the template this release reads, or RKE2 never sees them.
+CONTAINERD_2_FROM = {31: 6, 32: 2, 33: 0}
+
+
+def containerd_template(kube_version: Optional[str]) -> str:
+    """config-v3.toml.tmpl for an RKE2/k3s release with containerd 2, else config.toml.tmpl.
+
+    ``kube_version``: "1.N" (its current patch release) or "1.N.P"; None: a current release.
+    """
+    if kube_version is None:
+        return "config-v3.toml.tmpl"
+    parts = [int(x) for x in kube_version.split(".")]
+    minor, patch = parts[1], (parts[2] if len(parts) > 2 else None)
+    if minor > max(CONTAINERD_2_FROM):
+        return "config-v3.toml.tmpl"
+    first = CONTAINERD_2_FROM.get(minor)
+    if first is None:
+        return "config.toml.tmpl"
+    return "config-v3.toml.tmpl" if patch is None or patch >= first else "config.toml.tmpl"
 
 
 def operator_needed(cfg: StackConfig, cluster: ClusterHandle) -> bool:
@@ -79,10 +103,10 @@ def operator_values(cfg: StackConfig, cluster: ClusterHandle) -> dict[str, Any]:
         values["daemonsets"]["tolerations"].append({"key": SLURM_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"})
     if driver_on:
         values["driver"].update({"version": cfg.platform.gpu_driver_version, "kernelModuleType": "auto"})
-    if toolkit_on and cluster.distribution in CONTAINERD_PATHS:
-        config, socket = CONTAINERD_PATHS[cluster.distribution]
+    if toolkit_on and cluster.distribution in CONTAINERD_DIRS:
+        directory, socket = CONTAINERD_DIRS[cluster.distribution]
         values["toolkit"]["env"] = [
-            {"name": "CONTAINERD_CONFIG", "value": config},
+            {"name": "CONTAINERD_CONFIG", "value": f"{directory}/{containerd_template(cluster.kube_version)}"},
             {"name": "CONTAINERD_SOCKET", "value": socket},
             {"name": "CONTAINERD_RUNTIME_CLASS", "value": "nvidia"},
         ]

@@ -58,6 +58,7 @@ class ExistingCluster(pulumi.ComponentResource):
             toolkit_preinstalled=existing.toolkit_preinstalled,
             gpu_operator_preinstalled=existing.gpu_operator_preinstalled,
             distribution=existing.distribution,
+            kube_version=existing.kube_version,
             country=existing.country,
         )
         self.register_outputs({"kubeconfig": kubeconfig})

@@ -18,14 +18,14 @@ description:
 options:
   expected_gpu_count: {type: int, required: true, description: GPUs the node must show.}
   require_persistence_mode: {type: bool, default: true, description: Every GPU must have persistence mode on.}
-  xid_window_hours: {type: int, default: 24, description: How far back kernel XID errors count.}
+  xid_window_hours: {type: int, default: 24, description: How far back kernel XID errors count, across reboots.}
   xid_ignore: {type: list, elements: int, default: [], description: XID codes that do not fail the gate.}
   dcgm_level: {type: int, default: 1, choices: [0, 1, 2, 3, 4], description: dcgmi diag run level; 0 skips it.}
   nccl_command: {type: str, default: "", description: NCCL all_reduce_perf command; empty skips it.}
   nccl_min_busbw_gbps: {type: float, default: 0.0, description: Minimum bus bandwidth at the largest message size.}
   nvidia_smi: {type: str, default: nvidia-smi, description: nvidia-smi executable.}
   dcgmi: {type: str, default: dcgmi, description: dcgmi executable.}
-  kernel_log_command: {type: str, default: "", description: Command printing recent kernel messages (default journalctl -k).}
+  kernel_log_command: {type: str, default: "", description: Command printing recent kernel messages as text (default the journal's kernel messages of every boot in the window).}
 author: InfraTech Souveraine
 """
 
@@ -93,6 +93,40 @@ def parse_xid(kernel_log):
         match = XID_LINE.search(line)
         if match:
             events.append({"pci": match.group("pci"), "xid": int(match.group("xid")), "message": match.group("rest").strip()})
+    return events
+
+
+def journal_kernel_argv(hours, journalctl="journalctl"):
+    """The kernel messages of the last ``hours``, of every boot in that window.
+
+    Not ``journalctl -k``: it "implies -b" (journalctl(1), systemd 252), the current boot only, and an
+    XID logged before a reboot (a GPU fallen off the bus, then the node restarted) would be missed.
+    """
+    return [journalctl, "_TRANSPORT=kernel", "--output=json", "--output-fields=MESSAGE,_BOOT_ID",
+            "--no-pager", "--quiet", f"--since=-{int(hours)}h"]
+
+
+def parse_xid_journal(json_lines, current_boot):
+    """XID events from ``journalctl --output=json`` lines, each marked with the boot it was logged in
+    (``current`` or ``earlier``, against ``current_boot``, /proc/sys/kernel/random/boot_id)."""
+    current = current_boot.replace("-", "").strip().lower()
+    events = []
+    for line in json_lines.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        message = entry.get("MESSAGE", "")
+        if isinstance(message, list):  # journalctl writes a message that is not valid UTF-8 as bytes
+            message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode("utf-8", "replace")
+        for event in parse_xid(str(message)):
+            boot = str(entry.get("_BOOT_ID", "")).lower()
+            event["boot"] = "current" if boot == current else "earlier"
+            event["boot_id"] = boot
+            events.append(event)
     return events
 
 
@@ -193,7 +227,8 @@ def evaluate(smi, xid_events, dcgm, nccl, *, expected_gpu_count, require_persist
                 reasons.append(f"{where}: row remapping pending (reset the GPU)")
     for event in xid_events:
         if event["xid"] not in set(xid_ignore):
-            reasons.append(f"XID {event['xid']} on {event['pci']}: {event['message']}")
+            when = " (logged in an earlier boot, before the last reboot)" if event.get("boot") == "earlier" else ""
+            reasons.append(f"XID {event['xid']} on {event['pci']}: {event['message']}{when}")
     if dcgm is not None:
         if not dcgm["tests"]:
             reasons.append("dcgmi diag reported no test")
@@ -257,9 +292,13 @@ def main():  # pragma: no cover - exercised through Ansible on the test hosts
             report["tools"]["nvidia-smi"] = f"rc={rc}: {(err or out).strip()[:500]}"
     report["nvidia_smi"] = smi
 
-    log_cmd = p["kernel_log_command"] or f"journalctl -k --no-pager -q --since=-{p['xid_window_hours']}h"
-    rc, out, err = module.run_command(shlex.split(log_cmd))
-    xid_events = parse_xid(out) if rc == 0 else []
+    if p["kernel_log_command"]:
+        rc, out, err = module.run_command(shlex.split(p["kernel_log_command"]))
+        xid_events = parse_xid(out) if rc == 0 else []
+    else:
+        rc, out, err = module.run_command(journal_kernel_argv(p["xid_window_hours"]))
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot_id:
+            xid_events = parse_xid_journal(out, boot_id.read()) if rc == 0 else []
     if rc != 0:
         report["tools"]["kernel log"] = f"rc={rc}: {err.strip()[:500]}"
     report["xid_events"] = xid_events

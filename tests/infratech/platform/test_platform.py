@@ -62,8 +62,24 @@ def test_rke2_without_toolkit_tells_the_operator_where_containerd_is(variant):
     toolkit = releases(rec)["gpu-operator"]["values"]["toolkit"]
     env = {e["name"]: e["value"] for e in toolkit["env"]}
     assert toolkit["enabled"] is True
-    assert env["CONTAINERD_CONFIG"] == "/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl"
+    # a current RKE2 (containerd 2) reads config-v3.toml.tmpl first: a runtime written to
+    # config.toml.tmpl beside it would never reach containerd
+    assert env["CONTAINERD_CONFIG"] == "/var/lib/rancher/rke2/agent/etc/containerd/config-v3.toml.tmpl"
     assert env["CONTAINERD_SOCKET"] == "/run/k3s/containerd/containerd.sock"
+
+
+# RKE2 and k3s ship containerd 2 from v1.31.6 and v1.32.2 on (rancher/rke2 Dockerfile, hardened-containerd)
+@pytest.mark.parametrize("distribution,version,template", [
+    ("rke2", "1.31.5", "config.toml.tmpl"), ("rke2", "1.31.6", "config-v3.toml.tmpl"),
+    ("rke2", "1.32.1", "config.toml.tmpl"), ("rke2", "1.32.2", "config-v3.toml.tmpl"),
+    ("rke2", "1.30", "config.toml.tmpl"), ("rke2", "1.33", "config-v3.toml.tmpl"),
+    ("k3s", "1.31.4", "config.toml.tmpl"), ("k3s", "1.34.1", "config-v3.toml.tmpl"),
+])
+def test_the_toolkit_writes_the_template_of_the_clusters_containerd(variant, distribution, version, template):
+    def edit(c):
+        c["infratech:existing"].update(toolkit_preinstalled=False, distribution=distribution, kube_version=version)
+    env = {e["name"]: e["value"] for e in releases(variant("existing-onprem", edit))["gpu-operator"]["values"]["toolkit"]["env"]}
+    assert env["CONTAINERD_CONFIG"] == f"/var/lib/rancher/{distribution}/agent/etc/containerd/{template}"
 
 
 def test_operator_preinstalled_on_an_existing_cluster_is_not_installed_again(variant):
