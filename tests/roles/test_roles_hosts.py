@@ -416,7 +416,9 @@ systemctl restart containerd
     assert '"nvidia-cdi"' in tmpl and "BEGIN INFRATECH rke2_node" in tmpl
 
 
-def test_gpu_node_playbook_is_a_noop_once_converged(play, prepared):
+def test_gpu_node_playbook_is_a_noop_once_converged(play, prepared, a):
+    """Every role converged on gpu-a (fixture a: by the converge tests, or here when run alone): the
+    whole playbook then changes nothing."""
     res = play(GPU_NODE, limit="gpu-a")
     assert res.rc == 0, res.output[-5000:]
     assert _counts(res, "gpu-a")["changed"] == 0, res.changed_tasks()

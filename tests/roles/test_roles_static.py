@@ -157,3 +157,35 @@ def test_scratch_mount_unit_finds_the_filesystem_by_label_not_by_kernel_name(tmp
     what = [line for line in unit.read_text().splitlines() if line.startswith("What=")]
     assert what == ["What=/dev/disk/by-label/jobscratch"], what
     assert block not in unit.read_text()
+
+
+def test_the_bootstrap_reaches_every_host_of_a_stack_servers_first_and_in_batches(tmp_path):
+    """site.yml, as the bootstrap runs it, on an inventory with a server, GPU agents and an agent of a
+    CPU pool: every host is in a play, the servers' play comes first, and node plays are batched."""
+    from infratech.cli import inventory as _inventory
+
+    outputs = {"provider": "baremetal", "region": "onprem", "pools": [
+        {"name": "system", "role": "system", "labels": {}, "taints": []},
+        {"name": "cpu", "role": "inference", "labels": {}, "taints": []},
+        {"name": "h100", "role": "training", "gpus_per_node": 8, "gpu_model": "h100-80gb", "labels": {}, "taints": []}],
+        "inventory": {"hosts": [
+            {"name": "cp-1", "address": "192.0.2.1", "pool": "system", "rke2_role": "server"},
+            {"name": "cpu-1", "address": "192.0.2.2", "pool": "cpu", "rke2_role": "agent"},
+            {"name": "gpu-1", "address": "192.0.2.3", "pool": "h100", "rke2_role": "agent"},
+            {"name": "gpu-2", "address": "192.0.2.4", "pool": "h100", "rke2_role": "agent"}]}}
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(_inventory.render(outputs, "bench"), encoding="utf-8")
+    env = harness.ansible_env(tmp_path / "facts")
+    res = subprocess.run([str(harness.ANSIBLE_BIN / "ansible-playbook"), "--list-hosts", "-i", str(inv),
+                          "-e", "infratech_node_batch=1", str(ROOT / "playbooks" / "site.yml")],
+                         cwd=ROOT, env=env, text=True, capture_output=True, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stdout + res.stderr
+    plays = res.stdout.split("play #")[1:]
+    hosts_per_play = [[line.strip() for line in block.split("hosts (", 1)[1].splitlines()[1:] if line.strip()] for block in plays]
+    assert hosts_per_play[0] == ["cp-1"], res.stdout
+    everyone = [h for hosts in hosts_per_play for h in hosts]
+    assert sorted(everyone) == ["cp-1", "cpu-1", "gpu-1", "gpu-2"], res.stdout  # each host once
+    # every play after the servers' rolls out in batches of infratech_node_batch hosts
+    node_plays = [p for p in yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())[1:] if "hosts" in p]
+    node_plays += [p for p in yaml.safe_load((ROOT / "playbooks" / "gpu_node.yml").read_text()) if "hosts" in p]
+    assert node_plays and all("infratech_node_batch" in str(p.get("serial")) for p in node_plays), node_plays
