@@ -53,7 +53,9 @@ class Serving(pulumi.ComponentResource):
         super().__init__("infratech:platform:Serving", name, None, opts)
         ns = Namespace(NAMESPACE, provider, self, labels={"infratech.io/component": "serving", WORKLOADS_LABEL: "true"})
         # the serving init step reads the promoted checkpoint with the same Secret jobs use
-        object_store_secret("serving-object-store", cluster, ns.name, child_opts(self, provider, depends_on=[ns.resource]))
+        object_store_secret(
+            "serving-object-store", cluster, ns.name, child_opts(self, provider, depends_on=[ns.resource]), cluster.object_store.read_key()
+        )
         self._deployers(cfg, provider, ns)
         keda_pin = PINS["keda"]
         keda_ns = Namespace(keda_pin.namespace, provider, self, labels={"infratech.io/component": "serving"})

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ...config import StackConfig, Team
-from ..handle import ClusterHandle
+from ..handle import ClusterHandle, S3Key
 from ...policy.admission import TEAM_LABEL, WORKLOADS_LABEL
 from .base import Namespace, child_opts, meta
 from .quotas import quota_hard
@@ -50,15 +50,19 @@ def team_groups(team: Team) -> list[str]:
     return list(team.groups) or [f"infratech:{team.name}"]
 
 
-def object_store_secret(resource_name: str, cluster: ClusterHandle, namespace: str, opts: pulumi.ResourceOptions) -> None:
+def object_store_secret(
+    resource_name: str, cluster: ClusterHandle, namespace: str, opts: pulumi.ResourceOptions, key: Optional[S3Key] = None
+) -> None:
     """The Secret ``object-store`` that jobs and the serving init step load with ``envFrom``:
-    keys, endpoint, region and one ``S3_BUCKET_<PURPOSE>`` per bucket. Nothing without a store."""
+    keys, endpoint, region and one ``S3_BUCKET_<PURPOSE>`` per bucket. Nothing without a store.
+    ``key``: whose key (a team's, the read-only one); by default the platform's."""
     store = cluster.object_store
     if store is None:
         return
+    key = key if key is not None else S3Key(store.access_key_id, store.secret_access_key)
     data = {
-        "AWS_ACCESS_KEY_ID": store.access_key_id,
-        "AWS_SECRET_ACCESS_KEY": store.secret_access_key,
+        "AWS_ACCESS_KEY_ID": key.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": key.secret_access_key,
         "AWS_ENDPOINT_URL": pulumi.Output.from_input(store.endpoint),
         "AWS_REGION": pulumi.Output.from_input(store.region),
     }
@@ -126,7 +130,10 @@ class Tenancy(pulumi.ComponentResource):
         )
 
     def _object_store_secret(self, team: Team, ns: Namespace) -> None:
-        object_store_secret(f"{team.name}-object-store", self._cluster, ns.name, self._opts(ns))
+        # the team's own key, scoped to its prefix (providers/s3_scopes.py); never another team's
+        store = self._cluster.object_store
+        key = store.team_key(team.name) if store is not None else None
+        object_store_secret(f"{team.name}-object-store", self._cluster, ns.name, self._opts(ns), key)
 
     def _quota(self, team: Team, ns: Namespace) -> None:
         hard = quota_hard(self._cfg, self._cluster, team)
