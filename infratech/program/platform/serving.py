@@ -52,9 +52,10 @@ class Serving(pulumi.ComponentResource):
     def __init__(self, name: str, cfg: StackConfig, cluster: ClusterHandle, provider, after=(), opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("infratech:platform:Serving", name, None, opts)
         ns = Namespace(NAMESPACE, provider, self, labels={"infratech.io/component": "serving", WORKLOADS_LABEL: "true"})
-        # the serving init step reads the promoted checkpoint with the same Secret jobs use
+        # the serving init step reads the promoted checkpoint: with the read-only key, never a team's
+        store = cluster.object_store
         object_store_secret(
-            "serving-object-store", cluster, ns.name, child_opts(self, provider, depends_on=[ns.resource]), cluster.object_store.read_key()
+            "serving-object-store", cluster, ns.name, child_opts(self, provider, depends_on=[ns.resource]), store.read_key() if store else None
         )
         self._deployers(cfg, provider, ns)
         keda_pin = PINS["keda"]

@@ -37,11 +37,17 @@ def _arn(bucket: str, key: str | None = None) -> str:
     return f"arn:aws:s3:::{bucket}" if key is None else f"arn:aws:s3:::{bucket}/{key}"
 
 
+def scaleway_resource(bucket: str, key: str | None = None) -> str:
+    """Scaleway bucket policies name resources ``<bucket>`` and ``<bucket>/<key>``, no ARN
+    (scaleway.com/en/docs/object-storage/api-cli/create-bucket-policy, its example policy)."""
+    return bucket if key is None else f"{bucket}/{key}"
+
+
 def _doc(statements: list[dict]) -> str:
     return json.dumps({"Statement": statements}, sort_keys=True)
 
 
-def team_statements(team: str, buckets: dict[str, str]) -> list[dict]:
+def team_statements(team: str, buckets: dict[str, str], _arn=_arn) -> list[dict]:
     names = [buckets[p] for p in sorted(buckets)]
     statements = [
         {"Sid": "SeeBuckets", "Effect": "Allow", "Action": list(BUCKET_READ), "Resource": [_arn(b) for b in names]},
@@ -65,7 +71,7 @@ def team_statements(team: str, buckets: dict[str, str]) -> list[dict]:
     return statements
 
 
-def readonly_statements(buckets: dict[str, str]) -> list[dict]:
+def readonly_statements(buckets: dict[str, str], _arn=_arn) -> list[dict]:
     names = [buckets[p] for p in sorted(buckets)]
     return [
         {"Sid": "SeeBuckets", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": [_arn(b) for b in names]},
@@ -73,8 +79,8 @@ def readonly_statements(buckets: dict[str, str]) -> list[dict]:
     ]
 
 
-def promoter_statements(buckets: dict[str, str]) -> list[dict]:
-    statements = readonly_statements(buckets)
+def promoter_statements(buckets: dict[str, str], _arn=_arn) -> list[dict]:
+    statements = readonly_statements(buckets, _arn)
     if CHECKPOINTS in buckets:
         statements.append({"Sid": "WriteVerdicts", "Effect": "Allow", "Action": list(WRITE), "Resource": [_arn(buckets[CHECKPOINTS], "*")]})
     return statements
@@ -90,3 +96,29 @@ def readonly_policy(buckets: dict[str, str]) -> str:
 
 def promoter_policy(buckets: dict[str, str]) -> str:
     return _doc(promoter_statements(buckets))
+
+
+def bucket_policy_document(purpose: str, bucket: str, principals: dict[str, str], admins: tuple[str, ...]) -> str:
+    """A Scaleway bucket policy (version 2023-04-17: what it does not allow is denied) for one
+    bucket: each identity's statements above, limited to this bucket, under its own Principal
+    (``{"SCW": "application_id:<id>"}``). ``principals``: ``platform``, ``readonly``,
+    ``promoter``, ``team:<name>`` -> application id. ``admins``: principals (``user_id:…``,
+    ``application_id:…``) kept in full control of the bucket, the deployer first among them."""
+    one = {purpose: bucket}
+    statements: list[dict] = []
+    if admins:
+        statements.append({"Sid": "Admins", "Effect": "Allow", "Principal": {"SCW": list(admins)}, "Action": ["s3:*"],
+                           "Resource": [scaleway_resource(bucket), scaleway_resource(bucket, "*")]})
+    for role, app_id in sorted(principals.items()):
+        if role == "platform":
+            own = [{"Sid": "Platform", "Effect": "Allow", "Action": list(BUCKET_READ + READ + WRITE),
+                    "Resource": [scaleway_resource(bucket), scaleway_resource(bucket, "*")]}]
+        elif role == "readonly":
+            own = readonly_statements(one, scaleway_resource)
+        elif role == "promoter":
+            own = promoter_statements(one, scaleway_resource)
+        else:
+            own = team_statements(role.removeprefix("team:"), one, scaleway_resource)
+        tag = "".join(c for c in role.title() if c.isalnum())  # Sid: letters and digits only
+        statements += [{**st, "Sid": f"{tag}{st['Sid']}", "Principal": {"SCW": f"application_id:{app_id}"}} for st in own]
+    return json.dumps({"Version": "2023-04-17", "Id": f"infratech-{purpose}", "Statement": statements}, sort_keys=True)

@@ -6,8 +6,10 @@ evaluation logic": a request is implicitly denied; an explicit Deny in any state
 an Allow that matches grants). Matching: ``Action`` case-insensitively, ``Resource`` (an ARN)
 case-sensitively; ``*`` matches any run of characters, ``/`` included, and ``?`` one character
 (IAM User Guide, "IAM JSON policy elements: Resource" and "Action"). Elements the platform never
-writes (NotAction, NotResource, Principal, Condition) are refused rather than ignored, so a
-document that uses them cannot pass a test by being misread.
+writes (NotAction, NotResource, Condition) are refused rather than ignored, so a document that
+uses them cannot pass a test by being misread. A resource policy's ``Principal`` (Scaleway's
+``{"SCW": "application_id:<id>"}``) limits a statement to the principals it names, exactly
+matched; such statements need the caller's ``principal``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import re
 from typing import Union
 
-SUPPORTED = {"Sid", "Effect", "Action", "Resource"}
+SUPPORTED = {"Sid", "Effect", "Action", "Resource", "Principal"}
 
 
 def _pattern(glob: str, flags: int = 0) -> re.Pattern:
@@ -29,7 +31,12 @@ def _matches(patterns: Union[str, list[str]], value: str, ignore_case: bool) -> 
     return any(_pattern(p, re.IGNORECASE if ignore_case else 0).match(value) for p in items)
 
 
-def decide(policy: Union[str, dict], action: str, resource: str) -> str:
+def _names(principal: dict) -> list[str]:
+    (values,) = principal.values()  # {"SCW": ...}: one provider key
+    return [values] if isinstance(values, str) else list(values)
+
+
+def decide(policy: Union[str, dict], action: str, resource: str, principal: str | None = None) -> str:
     """"Allow", "ExplicitDeny" or "ImplicitDeny" for one request."""
     doc = json.loads(policy) if isinstance(policy, str) else policy
     allowed = False
@@ -39,6 +46,11 @@ def decide(policy: Union[str, dict], action: str, resource: str) -> str:
             raise ValueError(f"statement uses {sorted(unknown)}: not evaluated here")
         if statement["Effect"] not in ("Allow", "Deny"):
             raise ValueError(f"Effect {statement['Effect']!r}")
+        if "Principal" in statement:
+            if principal is None:
+                raise ValueError("a resource policy: say who asks")
+            if principal not in _names(statement["Principal"]):
+                continue
         if not (_matches(statement["Action"], action, True) and _matches(statement["Resource"], resource, False)):
             continue
         if statement["Effect"] == "Deny":
