@@ -10,6 +10,7 @@ scraping; the object-store credentials as a Secret jobs mount; a service account
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Optional
 from urllib.parse import urlparse
 
@@ -17,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ...config import StackConfig, Team
+from ...config.storage import NEVER_REACHABLE
 from ..handle import ClusterHandle, S3Key
 from ...policy.admission import TEAM_LABEL, WORKLOADS_LABEL
 from .base import Namespace, child_opts, meta
@@ -75,8 +77,28 @@ def policy_rules(spec) -> list[k8s.rbac.v1.PolicyRuleArgs]:
     return [k8s.rbac.v1.PolicyRuleArgs(api_groups=g, resources=r, verbs=v) for g, r, v in spec]
 
 
-def _store_port(endpoint: str) -> int:
+def store_port(endpoint: str) -> int:
     return urlparse(endpoint).port or 443
+
+
+def store_egress_blocks(cfg: StackConfig, cluster: ClusterHandle) -> list[dict]:
+    """Where team pods may open HTTPS connections: the object store, as precisely as the stack
+    knows it. ``object_storage.egress_cidrs`` (the store's addresses) first; else the endpoint's
+    own address when it is an IP literal; else, without an address to name, any public address
+    (``0.0.0.0/0`` minus private ranges on managed providers) — the stack should then declare
+    ``egress_cidrs``. Link-local and carrier-grade NAT ranges are never reachable."""
+    store = cluster.object_store
+    declared = list(cfg.object_storage.egress_cidrs)
+    if not declared:
+        try:
+            declared = [f"{ipaddress.ip_address(urlparse(store.endpoint).hostname)}/32"]
+        except ValueError:
+            pass
+    if declared:
+        return [{"cidr": c} for c in declared]
+    # an existing cluster's store may sit on a private address
+    excepted = [*([] if cluster.provider == "existing" else PRIVATE_RANGES), *NEVER_REACHABLE]
+    return [{"cidr": "0.0.0.0/0", "except": excepted}]
 
 
 class Tenancy(pulumi.ComponentResource):
@@ -197,10 +219,10 @@ class Tenancy(pulumi.ComponentResource):
         )
         store = self._cluster.object_store
         if store is not None:
-            # a managed provider's S3 endpoint is public: HTTPS out, but not into private ranges;
-            # an existing cluster's store may sit on a private address
-            private_ok = self._cluster.provider == "existing"
-            block = k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0", except_=None if private_ok else PRIVATE_RANGES)
+            peers = [
+                k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=b["cidr"], except_=b.get("except")))
+                for b in store_egress_blocks(self._cfg, self._cluster)
+            ]
             policy(
                 "allow-object-store",
                 k8s.networking.v1.NetworkPolicySpecArgs(
@@ -208,8 +230,8 @@ class Tenancy(pulumi.ComponentResource):
                     policy_types=["Egress"],
                     egress=[
                         k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                            to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=block)],
-                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=_store_port(store.endpoint))],
+                            to=peers,
+                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=store_port(store.endpoint))],
                         )
                     ],
                 ),
