@@ -103,6 +103,7 @@ def test_secrets_are_masked_everywhere(project):
     assert outputs["kubeconfig"] == SECRET
     assert outputs["object_store"]["access_key_id"] == SECRET
     assert outputs["object_store"]["secret_access_key"] == SECRET
+    assert outputs["object_store"]["promoter"] == {"access_key_id": SECRET, "secret_access_key": SECRET}
     assert "kubeconfig" in rec.one("ovh:CloudProject/kube:Kube").secret_outputs
     creds = rec.by_type("ovh:CloudProject/s3Credential:S3Credential")
     assert creds and all("secretAccessKey" in c.secret_outputs for c in creds)
