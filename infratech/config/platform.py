@@ -64,6 +64,8 @@ class Platform(_Model):
     # serving endpoint: DNS name, TLS from ACME or else from the cluster's own CA
     serving_host: Optional[str] = None
     ingress_class: Optional[str] = None
+    # where the ingress controller's pods run: the only peers that reach the serving namespace
+    ingress_namespace: str = "ingress-nginx"
     acme: Optional[Acme] = None
     # jobs of a team pending longer than this raise an alert
     pending_alert_minutes: int = Field(default=60, ge=5, le=10080, strict=True)

@@ -122,12 +122,25 @@ class ScalewaySettings(_Model):
         default=True,
         description="put the buckets in a project of their own, so that the platform's API key reaches only them",
     )
+    bucket_admins: tuple[str, ...] = Field(
+        default=(),
+        description="SCW principals (`user_id:<id>`, `application_id:<id>`) the bucket policies keep in full control: the deployer",
+    )
 
     @field_validator("project_id")
     @classmethod
     def _uuid(cls, v: Optional[str]) -> Optional[str]:
         if v is not None and not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", v):
             raise ValueError("must be a Scaleway project id (a lowercase UUID)")
+        return v
+
+    @field_validator("bucket_admins")
+    @classmethod
+    def _principals(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        uuid = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+        bad = [p for p in v if not re.fullmatch(rf"(user_id|application_id):{uuid}", p)]
+        if bad:
+            raise ValueError(f"not a Scaleway principal (user_id:<uuid> or application_id:<uuid>): {', '.join(bad)}")
         return v
 
     @field_validator("zone")

@@ -11,6 +11,10 @@ from pydantic import Field, ValidationInfo, field_validator
 from .. import catalog as _catalog
 from .common import CATALOG_PROVIDERS, PROVIDER_TITLES, _Model, _RFC1918, _dns_label, _only_for, _repeated
 
+# link-local (cloud metadata services answer there) and carrier-grade NAT (providers' internal
+# services and on-premises gear): no team pod reaches them, whatever the store's address
+NEVER_REACHABLE = ("169.254.0.0/16", "100.64.0.0/10")
+
 
 class Network(_Model):
     cidr: str = "10.42.0.0/16"
@@ -65,6 +69,26 @@ class ObjectStorage(_Model):
             raise ValueError(f"not an object-storage region of {PROVIDER_TITLES[provider]}; allowed: {', '.join(known)}")
         return v
     buckets: tuple[Bucket, ...] = (Bucket(name="datasets"), Bucket(name="checkpoints"))
+    # the store's addresses, the only HTTPS destinations of team pods (docs/platform.md, "Egress")
+    egress_cidrs: tuple[str, ...] = ()
+
+    @field_validator("egress_cidrs")
+    @classmethod
+    def _egress(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        problems = []
+        for cidr in v:
+            try:
+                net = ipaddress.ip_network(cidr)
+            except ValueError:
+                problems.append(f"{cidr}: not a network")
+                continue
+            if net.prefixlen < 16:
+                problems.append(f"{cidr}: wider than /16, not an endpoint's addresses")
+            if any(net.overlaps(ipaddress.ip_network(n)) for n in NEVER_REACHABLE if net.version == 4):
+                problems.append(f"{cidr}: overlaps {' or '.join(NEVER_REACHABLE)}, never reachable from team pods")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
 
     @field_validator("buckets")
     @classmethod

@@ -29,6 +29,24 @@ class ObjectStoreHandle:
     buckets: dict[str, pulumi.Output[str]]  # purpose ("checkpoints") -> bucket name
     access_key_id: pulumi.Output[str]  # secret
     secret_access_key: pulumi.Output[str]  # secret
+    # scoped identities (providers/s3_scopes.py) where the provider can make them (OVHcloud,
+    # Scaleway); elsewhere empty/None and the stack's one key above is used, as documented
+    teams: dict[str, "S3Key"] = field(default_factory=dict)  # team name -> its own key
+    readonly: Optional["S3Key"] = None  # serving and csi-s3's mounts
+    promoter: Optional["S3Key"] = None  # the evaluation gate: the only writer of promotions
+
+    def team_key(self, team: str) -> "S3Key":
+        own = self.teams.get(team)
+        return own if own is not None else S3Key(self.access_key_id, self.secret_access_key)
+
+    def read_key(self) -> "S3Key":
+        return self.readonly if self.readonly is not None else S3Key(self.access_key_id, self.secret_access_key)
+
+
+@dataclass(frozen=True)
+class S3Key:
+    access_key_id: pulumi.Output[str]  # secret
+    secret_access_key: pulumi.Output[str]  # secret
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,13 @@ def export(cfg: StackConfig, cluster: ClusterHandle, platform: Optional[Platform
                 "buckets": store.buckets,
                 "access_key_id": store.access_key_id,
                 "secret_access_key": store.secret_access_key,
+                # the evaluation gate's identity, the only one that writes promotions: for the
+                # platform's own pipeline, never for a team namespace (docs/platform.md)
+                **(
+                    {"promoter": {"access_key_id": store.promoter.access_key_id, "secret_access_key": store.promoter.secret_access_key}}
+                    if store.promoter is not None
+                    else {}
+                ),
             },
         )
     pulumi.export("teams", [t.name for t in cfg.teams])

@@ -65,10 +65,11 @@ def test_disruption_budget_and_network_policy_should_cover_the_replicas():
     labels = pod_labels(objects)
     pdb = one(objects, "PodDisruptionBudget")["spec"]
     assert pdb["maxUnavailable"] == 1 and selects(pdb["selector"]["matchLabels"], labels)
+    assert by_kind(objects, "NetworkPolicy") == [], "in serving the platform's policies apply"
+    objects = rendered("llm-serve", TEAM, namespace="applied")
     np = one(objects, "NetworkPolicy")["spec"]
-    assert selects(np["podSelector"]["matchLabels"], labels)
+    assert selects(np["podSelector"]["matchLabels"], pod_labels(objects))
     assert np["policyTypes"] == ["Ingress", "Egress"]
-    assert np["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
     egress_ports = sorted((p["port"], p["protocol"]) for rule in np["egress"] for p in rule["ports"])
     assert egress_ports == [(53, "TCP"), (53, "UDP"), (443, "TCP")]
 

@@ -20,7 +20,7 @@ from .base import Namespace, child_opts, meta
 from ..handle import ClusterHandle
 from .cert_manager import install as cert_manager_install
 from .charts import PINS, release
-from .tenancy import object_store_secret, policy_rules, team_groups
+from .tenancy import MONITORING_NAMESPACE, object_store_secret, policy_rules, store_egress_blocks, store_port, team_groups
 
 NAMESPACE = "serving"
 GATEWAY_SERVICE = "llm-gateway"
@@ -35,12 +35,13 @@ def keda_values(cfg: StackConfig) -> dict[str, Any]:
     return {"prometheus": {"metricServer": {"enabled": cfg.platform.monitoring, "serviceMonitor": monitor}}}
 
 
-# what charts/llm-serve renders (templates/*.yaml), which team members install and remove
+# what charts/llm-serve renders (templates/*.yaml), which team members install and remove; no
+# ConfigMaps (the chart renders none) and no NetworkPolicies: the namespace's are the platform's
+# (policies are additive, so one a member could add would open what default-deny closes)
 _ALL = ["get", "list", "watch", "create", "update", "patch", "delete"]
 DEPLOYER_RULES = [
     (["apps"], ["deployments"], _ALL),
-    ([""], ["services", "configmaps"], _ALL),
-    (["networking.k8s.io"], ["networkpolicies"], _ALL),
+    ([""], ["services"], _ALL),
     (["policy"], ["poddisruptionbudgets"], _ALL),
     (["keda.sh"], ["scaledobjects"], _ALL),
     (["monitoring.coreos.com"], ["servicemonitors"], _ALL),
@@ -52,9 +53,14 @@ class Serving(pulumi.ComponentResource):
     def __init__(self, name: str, cfg: StackConfig, cluster: ClusterHandle, provider, after=(), opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("infratech:platform:Serving", name, None, opts)
         ns = Namespace(NAMESPACE, provider, self, labels={"infratech.io/component": "serving", WORKLOADS_LABEL: "true"})
-        # the serving init step reads the promoted checkpoint with the same Secret jobs use
-        object_store_secret("serving-object-store", cluster, ns.name, child_opts(self, provider, depends_on=[ns.resource]))
+        # the serving init step reads the promoted checkpoint: with the read-only key, never a team's
+        store = cluster.object_store
+        object_store_secret(
+            "serving-object-store", cluster, ns.name, child_opts(self, provider, depends_on=[ns.resource]), store.read_key() if store else None
+        )
         self._deployers(cfg, provider, ns)
+        if cfg.platform.tenancy:  # the guardrails switch, as in team namespaces
+            self._network_policies(cfg, cluster, provider, ns)
         keda_pin = PINS["keda"]
         keda_ns = Namespace(keda_pin.namespace, provider, self, labels={"infratech.io/component": "serving"})
         release(keda_pin, keda_values(cfg), child_opts(self, provider, depends_on=[keda_ns.resource, *after]))
@@ -168,3 +174,27 @@ class Serving(pulumi.ComponentResource):
             subjects=[k8s.rbac.v1.SubjectArgs(kind="Group", name=g, api_group="rbac.authorization.k8s.io") for g in groups],
             opts=child_opts(self, provider, depends_on=[ns.resource, role]),
         )
+
+    def _network_policies(self, cfg: StackConfig, cluster: ClusterHandle, provider, ns: Namespace) -> None:
+        """Default-deny in ``serving``; in: the ingress controller's namespace (and Prometheus's
+        scrape), nothing else; out: DNS and the object store, as team namespaces."""
+        np = k8s.networking.v1
+        everything = k8s.meta.v1.LabelSelectorArgs()
+
+        def from_namespace(name: str):
+            return np.NetworkPolicyPeerArgs(namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": name}))
+
+        def policy(name: str, **spec) -> None:
+            np.NetworkPolicy(f"serving-{name}", metadata=meta(name, ns.name), spec=np.NetworkPolicySpecArgs(pod_selector=everything, **spec),
+                             opts=child_opts(self, provider, depends_on=[ns.resource]))
+
+        policy("default-deny", policy_types=["Ingress", "Egress"])
+        policy("allow-ingress-controller", policy_types=["Ingress"], ingress=[np.NetworkPolicyIngressRuleArgs(from_=[from_namespace(cfg.platform.ingress_namespace)])])
+        if cfg.platform.monitoring:
+            policy("allow-prometheus", policy_types=["Ingress"], ingress=[np.NetworkPolicyIngressRuleArgs(from_=[from_namespace(MONITORING_NAMESPACE)])])
+        dns = np.NetworkPolicyEgressRuleArgs(to=[from_namespace("kube-system")], ports=[np.NetworkPolicyPortArgs(protocol=p, port=53) for p in ("UDP", "TCP")])
+        egress = [dns]
+        if cluster.object_store is not None:
+            blocks = [np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=b["cidr"], except_=b.get("except"))) for b in store_egress_blocks(cfg, cluster)]
+            egress.append(np.NetworkPolicyEgressRuleArgs(to=blocks, ports=[np.NetworkPolicyPortArgs(protocol="TCP", port=store_port(cluster.object_store.endpoint))]))
+        policy("allow-dns-and-object-store", policy_types=["Egress"], egress=egress)

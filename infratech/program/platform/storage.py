@@ -35,6 +35,10 @@ DATASETS_BUCKET = "datasets"
 DATASETS_CLAIM = "datasets"  # in every team namespace: the bucket's existing content, read-only
 CSI_S3_DRIVER = "ru.yandex.s3.csi"  # csi-s3 v0.43.7 deploy/helm/csi-s3/templates/csi-s3.yaml (CSIDriver)
 CSI_S3_SECRET = "csi-s3-secret"  # the chart's secret.name, written in the release's namespace
+# the static datasets volumes mount with a read-only key of their own (providers/s3_scopes.py):
+# GeeseFS's `-o ro` is a mount option, not an access control; the chart's secret keeps the
+# platform's key for the scratch class, whose prefixes the controller creates
+CSI_S3_READONLY_SECRET = "csi-s3-datasets-readonly"
 MOUNT_OPTIONS = "--memory-limit 1000 --dir-mode 0777 --file-mode 0666"  # the chart's default, for scratch
 # csi-s3 v0.43.7 ignores the volume's readOnly flag (nodeserver.go NodePublishVolume: "TODO:
 # Implement readOnly"), so GeeseFS itself mounts read-only (-o ro, a FUSE option it passes on) and
@@ -86,7 +90,7 @@ def csi_s3_values(cluster: ClusterHandle) -> Optional[dict[str, Any]]:
 def datasets_volume_spec(team: str, namespace: str, bucket) -> dict[str, Any]:
     """The static, read-only PersistentVolume of a team's ``datasets`` claim: the whole datasets
     bucket, never deleted with the claim, bound to that claim only (``claimRef``)."""
-    secret_ref = {"name": CSI_S3_SECRET, "namespace": PINS["csi-s3"].namespace}
+    secret_ref = {"name": CSI_S3_READONLY_SECRET, "namespace": PINS["csi-s3"].namespace}
     return {
         "capacity": {"storage": DATASETS_CAPACITY},
         "accessModes": ["ReadOnlyMany"],
@@ -103,6 +107,12 @@ def datasets_volume_spec(team: str, namespace: str, bucket) -> dict[str, Any]:
             "volumeAttributes": {"mounter": "geesefs", "options": READ_ONLY_MOUNT_OPTIONS},
         },
     }
+
+
+def volume_secret_data(key, endpoint, region) -> dict[str, Any]:
+    """What csi-s3 reads from a volume's secret (k8s-csi-s3 v0.43.7 pkg/s3/client.go
+    NewClientFromSecret: accessKeyID, secretAccessKey, region, endpoint)."""
+    return {"accessKeyID": key.access_key_id, "secretAccessKey": key.secret_access_key, "endpoint": endpoint, "region": region}
 
 
 def datasets_claim_spec(team: str) -> dict[str, Any]:
@@ -153,12 +163,13 @@ class Storage(pulumi.ComponentResource):
             csi_s3 = release(PINS["csi-s3"], values, child_opts(self, provider))
             self.classes.append(DATASETS_CLASS)
             bucket = values["storageClass"]["singleBucket"]
+            readonly = self._readonly_secret(cluster, values["secret"], provider, csi_s3)
             for team, ns in sorted((team_namespaces or {}).items()):
                 pv = k8s.core.v1.PersistentVolume(
                     f"datasets-{team}",
                     metadata=meta(datasets_volume_name(team), labels={TEAM_LABEL: team}),
                     spec=datasets_volume_spec(team, ns.name, bucket),
-                    opts=child_opts(self, provider, depends_on=[csi_s3]),
+                    opts=child_opts(self, provider, depends_on=[csi_s3, readonly]),
                 )
                 k8s.core.v1.PersistentVolumeClaim(
                     f"datasets-claim-{team}",
@@ -168,3 +179,14 @@ class Storage(pulumi.ComponentResource):
                 )
                 self.datasets_claims[team] = DATASETS_CLAIM
         self.register_outputs({"classes": self.classes, "datasets_claims": self.datasets_claims})
+
+    def _readonly_secret(self, cluster: ClusterHandle, chart_secret: dict, provider, csi_s3) -> k8s.core.v1.Secret:
+        """The Secret the static datasets volumes name: the read-only key."""
+        key = cluster.object_store.read_key()
+        return k8s.core.v1.Secret(
+            "csi-s3-datasets-readonly",
+            metadata=meta(CSI_S3_READONLY_SECRET, PINS["csi-s3"].namespace),
+            type="Opaque",
+            string_data=volume_secret_data(key, chart_secret["endpoint"], chart_secret["region"]),
+            opts=child_opts(self, provider, depends_on=[csi_s3]),
+        )

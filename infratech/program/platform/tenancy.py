@@ -10,6 +10,7 @@ scraping; the object-store credentials as a Secret jobs mount; a service account
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Optional
 from urllib.parse import urlparse
 
@@ -17,7 +18,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ...config import StackConfig, Team
-from ..handle import ClusterHandle
+from ...config.storage import NEVER_REACHABLE
+from ..handle import ClusterHandle, S3Key
 from ...policy.admission import TEAM_LABEL, WORKLOADS_LABEL
 from .base import Namespace, child_opts, meta
 from .quotas import quota_hard
@@ -50,15 +52,19 @@ def team_groups(team: Team) -> list[str]:
     return list(team.groups) or [f"infratech:{team.name}"]
 
 
-def object_store_secret(resource_name: str, cluster: ClusterHandle, namespace: str, opts: pulumi.ResourceOptions) -> None:
+def object_store_secret(
+    resource_name: str, cluster: ClusterHandle, namespace: str, opts: pulumi.ResourceOptions, key: Optional[S3Key] = None
+) -> None:
     """The Secret ``object-store`` that jobs and the serving init step load with ``envFrom``:
-    keys, endpoint, region and one ``S3_BUCKET_<PURPOSE>`` per bucket. Nothing without a store."""
+    keys, endpoint, region and one ``S3_BUCKET_<PURPOSE>`` per bucket. Nothing without a store.
+    ``key``: whose key (a team's, the read-only one); by default the platform's."""
     store = cluster.object_store
     if store is None:
         return
+    key = key if key is not None else S3Key(store.access_key_id, store.secret_access_key)
     data = {
-        "AWS_ACCESS_KEY_ID": store.access_key_id,
-        "AWS_SECRET_ACCESS_KEY": store.secret_access_key,
+        "AWS_ACCESS_KEY_ID": key.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": key.secret_access_key,
         "AWS_ENDPOINT_URL": pulumi.Output.from_input(store.endpoint),
         "AWS_REGION": pulumi.Output.from_input(store.region),
     }
@@ -71,8 +77,28 @@ def policy_rules(spec) -> list[k8s.rbac.v1.PolicyRuleArgs]:
     return [k8s.rbac.v1.PolicyRuleArgs(api_groups=g, resources=r, verbs=v) for g, r, v in spec]
 
 
-def _store_port(endpoint: str) -> int:
+def store_port(endpoint: str) -> int:
     return urlparse(endpoint).port or 443
+
+
+def store_egress_blocks(cfg: StackConfig, cluster: ClusterHandle) -> list[dict]:
+    """Where team pods may open HTTPS connections: the object store, as precisely as the stack
+    knows it. ``object_storage.egress_cidrs`` (the store's addresses) first; else the endpoint's
+    own address when it is an IP literal; else, without an address to name, any public address
+    (``0.0.0.0/0`` minus private ranges on managed providers) — the stack should then declare
+    ``egress_cidrs``. Link-local and carrier-grade NAT ranges are never reachable."""
+    store = cluster.object_store
+    declared = list(cfg.object_storage.egress_cidrs)
+    if not declared:
+        try:
+            declared = [f"{ipaddress.ip_address(urlparse(store.endpoint).hostname)}/32"]
+        except ValueError:
+            pass
+    if declared:
+        return [{"cidr": c} for c in declared]
+    # an existing cluster's store may sit on a private address
+    excepted = [*([] if cluster.provider == "existing" else PRIVATE_RANGES), *NEVER_REACHABLE]
+    return [{"cidr": "0.0.0.0/0", "except": excepted}]
 
 
 class Tenancy(pulumi.ComponentResource):
@@ -126,7 +152,10 @@ class Tenancy(pulumi.ComponentResource):
         )
 
     def _object_store_secret(self, team: Team, ns: Namespace) -> None:
-        object_store_secret(f"{team.name}-object-store", self._cluster, ns.name, self._opts(ns))
+        # the team's own key, scoped to its prefix (providers/s3_scopes.py); never another team's
+        store = self._cluster.object_store
+        key = store.team_key(team.name) if store is not None else None
+        object_store_secret(f"{team.name}-object-store", self._cluster, ns.name, self._opts(ns), key)
 
     def _quota(self, team: Team, ns: Namespace) -> None:
         hard = quota_hard(self._cfg, self._cluster, team)
@@ -190,10 +219,10 @@ class Tenancy(pulumi.ComponentResource):
         )
         store = self._cluster.object_store
         if store is not None:
-            # a managed provider's S3 endpoint is public: HTTPS out, but not into private ranges;
-            # an existing cluster's store may sit on a private address
-            private_ok = self._cluster.provider == "existing"
-            block = k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0", except_=None if private_ok else PRIVATE_RANGES)
+            peers = [
+                k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=b["cidr"], except_=b.get("except")))
+                for b in store_egress_blocks(self._cfg, self._cluster)
+            ]
             policy(
                 "allow-object-store",
                 k8s.networking.v1.NetworkPolicySpecArgs(
@@ -201,8 +230,8 @@ class Tenancy(pulumi.ComponentResource):
                     policy_types=["Egress"],
                     egress=[
                         k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                            to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=block)],
-                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=_store_port(store.endpoint))],
+                            to=peers,
+                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=store_port(store.endpoint))],
                         )
                     ],
                 ),

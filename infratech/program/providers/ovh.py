@@ -18,7 +18,8 @@ import pulumi_ovh as ovh
 
 from ...config import Pool, StackConfig
 from ...endpoints import s3_endpoint
-from ..handle import ClusterHandle, ObjectStoreHandle
+from ..handle import ClusterHandle, ObjectStoreHandle, S3Key
+from . import s3_scopes
 from .common import api_access, pool_handle
 
 S3_ACTIONS = (
@@ -243,21 +244,14 @@ class OvhCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, protect=bucket.protect),
             )
             buckets[bucket.name] = res.name
-        user = ovh.cloudproject.User(
-            f"{name}-s3-user",
-            service_name=project,
-            description=f"{name}: object storage for datasets and checkpoints",
-            role_names=["objectstore_operator"],
-            opts=child,
-        )
-        ovh.cloudproject.S3Policy(
-            f"{name}-s3-policy",
-            service_name=project,
-            user_id=user.id,
-            policy=bucket_policy([cfg.bucket_name(b) for b in cfg.object_storage.buckets]),
-            opts=child,
-        )
-        cred = ovh.cloudproject.S3Credential(f"{name}-s3-credential", service_name=project, user_id=user.id, opts=child)
+        names = {b.name: cfg.bucket_name(b) for b in cfg.object_storage.buckets}
+        platform = self._s3_identity(project, "platform", "object storage for datasets and checkpoints", bucket_policy(list(names.values())))
+        teams = {
+            team.name: self._s3_identity(project, f"team-{team.name}", f"team {team.name}: its own prefix", s3_scopes.team_policy(team.name, names))
+            for team in cfg.teams
+        }
+        readonly = self._s3_identity(project, "readonly", "serving and dataset mounts: read only", s3_scopes.readonly_policy(names))
+        promoter = self._s3_identity(project, "promoter", "the evaluation gate: writes promotions", s3_scopes.promoter_policy(names))
         return ObjectStoreHandle(
             endpoint=s3_endpoint("ovh", region),
             # what S3 clients sign with (SigV4 credential scope): OVHcloud's own S3 examples
@@ -265,9 +259,29 @@ class OvhCluster(pulumi.ComponentResource):
             # name; the bucket API above takes it upper-case
             region=region.lower(),
             buckets=buckets,
-            access_key_id=pulumi.Output.secret(cred.access_key_id),
-            secret_access_key=pulumi.Output.secret(cred.secret_access_key),
+            access_key_id=platform.access_key_id,
+            secret_access_key=platform.secret_access_key,
+            teams=teams,
+            readonly=readonly,
+            promoter=promoter,
         )
+
+    def _s3_identity(self, project, role: str, purpose: str, policy) -> S3Key:
+        """One OVHcloud user, its S3 policy and its credential: what one identity may do is what
+        its policy document allows (providers/s3_scopes.py)."""
+        name, child = self._name, pulumi.ResourceOptions(parent=self)
+        # the first identity keeps the names it had when it was the only one: no replacement on update
+        suffix = "" if role == "platform" else f"-{role}"
+        user = ovh.cloudproject.User(
+            f"{name}-s3-user{suffix}",
+            service_name=project,
+            description=f"{name}: {purpose}",
+            role_names=["objectstore_operator"],
+            opts=child,
+        )
+        ovh.cloudproject.S3Policy(f"{name}-s3-policy{suffix}", service_name=project, user_id=user.id, policy=policy, opts=child)
+        cred = ovh.cloudproject.S3Credential(f"{name}-s3-credential{suffix}", service_name=project, user_id=user.id, opts=child)
+        return S3Key(pulumi.Output.secret(cred.access_key_id), pulumi.Output.secret(cred.secret_access_key))
 
 
 def _dhcp_range(cidr: ipaddress.IPv4Network) -> tuple[str, str]:

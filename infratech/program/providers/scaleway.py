@@ -11,9 +11,11 @@ Facts this follows (see docs/providers/scaleway.md):
   public gateway, which must push the default route; pools wait for it.
 - With auto-upgrade on, Kapsule takes a minor version (``1.34``) and picks patches itself.
 - IAM policies are scoped to projects, not buckets. The buckets therefore live in a project of
-  their own (``data_project``), and the application's policy names only that project: its key
-  reaches those buckets and nothing else. Bucket policies would lock the deployer out unless it
-  names itself, which an offline program cannot know.
+  their own (``data_project``), and each application's IAM policy names only that project. Inside
+  it, a bucket policy per bucket (version 2023-04-17: what it does not allow is denied) gives each
+  identity its scope: a team its prefix, serving read-only, the gate the promotions. The deployer
+  stays in control only if ``scaleway.bucket_admins`` names it; the Organization's owner can
+  always replace a bucket policy (scaleway.com docs, "Bucket policies overview").
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import pulumiverse_time as time
 
 from ...config import Pool, StackConfig
 from ...endpoints import s3_endpoint
-from ..handle import ClusterHandle, ObjectStoreHandle
+from ..handle import ClusterHandle, ObjectStoreHandle, S3Key
+from . import s3_scopes
 from .common import api_access, pool_handle
 
 # What the platform's key may do on the data project's buckets: read and write objects, see the
@@ -40,6 +43,7 @@ OBJECT_STORAGE_PERMISSIONS = (
     "ObjectStorageObjectsDelete",
 )
 
+READ_ONLY_PERMISSIONS = ("ObjectStorageBucketsRead", "ObjectStorageObjectsRead")
 
 KEY_GRACE_DAYS = 14
 
@@ -300,42 +304,72 @@ class ScalewayCluster(pulumi.ComponentResource):
                     opts=child,
                 )
             buckets[bucket.name] = res.name
-        app = scw.iam.Application(
-            f"{name}-s3-app",
-            name=f"{name}-object-storage",
-            description=f"{name}: the platform's access to its datasets and checkpoints",
-            tags=tags,
-            opts=child,
-        )
-        scw.iam.Policy(
-            f"{name}-s3-policy",
-            name=f"{name}-object-storage",
-            description="objects of the stack's buckets, nothing else",
-            application_id=app.id,
-            rules=[
-                scw.iam.PolicyRuleArgs(
-                    project_ids=[project_id] if project_id is not None else None,
-                    permission_set_names=list(OBJECT_STORAGE_PERMISSIONS),
-                )
-            ],
-            opts=child,
-        )
         # the key expires: a time_rotating resource comes due every api_key_rotation_days, and the
         # first `up` after that replaces it (new key first, then the old one goes); the key itself
         # lives KEY_GRACE_DAYS longer, so a late `up` does not cut the workloads off at once
         rotation = time.Rotating(f"{name}-s3-key-rotation", rotation_days=self._cfg.scaleway.api_key_rotation_days, opts=child)
-        key = scw.iam.ApiKey(
-            f"{name}-s3-key",
-            application_id=app.id,
-            default_project_id=project_id,
-            description=f"{name}: S3 access for the cluster's workloads",
-            expires_at=rotation.rotation_rfc3339.apply(_plus_grace),
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["secret_key"], replace_on_changes=["expiresAt"]),
-        )
+        roles = {"platform": OBJECT_STORAGE_PERMISSIONS, "readonly": READ_ONLY_PERMISSIONS, "promoter": OBJECT_STORAGE_PERMISSIONS}
+        roles.update({f"team:{t.name}": OBJECT_STORAGE_PERMISSIONS for t in cfg.teams})
+        apps, keys = {}, {}
+        for role, permissions in roles.items():
+            apps[role], keys[role] = self._s3_identity(role, permissions, project_id, tags, rotation)
+        # IAM scopes a key to the data project; what each key may do inside it, bucket by bucket
+        # and prefix by prefix, is the bucket policy's (providers/s3_scopes.py)
+        ids = pulumi.Output.all(**{role: app.id for role, app in apps.items()})
+        for bucket in cfg.object_storage.buckets:
+            scw.object.BucketPolicy(
+                f"{name}-bucket-{bucket.name}-policy",
+                bucket=buckets[bucket.name],
+                region=region,
+                project_id=project_id,
+                policy=ids.apply(
+                    lambda i, p=bucket.name, b=cfg.bucket_name(bucket): s3_scopes.bucket_policy_document(p, b, i, cfg.scaleway.bucket_admins)
+                ),
+                opts=child,
+            )
+        platform = keys.pop("platform")
         return ObjectStoreHandle(
             endpoint=s3_endpoint("scaleway", region),
             region=region,
             buckets=buckets,
-            access_key_id=pulumi.Output.secret(key.access_key),
-            secret_access_key=pulumi.Output.secret(key.secret_key),
+            access_key_id=platform.access_key_id,
+            secret_access_key=platform.secret_access_key,
+            teams={role.removeprefix("team:"): key for role, key in keys.items() if role.startswith("team:")},
+            readonly=keys["readonly"],
+            promoter=keys["promoter"],
         )
+
+    def _s3_identity(self, role: str, permissions, project_id, tags: list[str], rotation) -> tuple:
+        """An IAM application, its policy on the data project and its expiring API key."""
+        name, child = self._name, pulumi.ResourceOptions(parent=self)
+        # the platform's identity keeps the names it had when it was the only one
+        suffix = "" if role == "platform" else "-" + role.replace("team:", "team-")
+        app = scw.iam.Application(
+            f"{name}-s3-app{suffix}",
+            name=f"{name}-object-storage{suffix}",
+            description=f"{name}: object storage as {role}",
+            tags=tags,
+            opts=child,
+        )
+        scw.iam.Policy(
+            f"{name}-s3-policy{suffix}",
+            name=f"{name}-object-storage{suffix}",
+            description="objects of the stack's buckets, nothing else; the bucket policies narrow it",
+            application_id=app.id,
+            rules=[
+                scw.iam.PolicyRuleArgs(
+                    project_ids=[project_id] if project_id is not None else None,
+                    permission_set_names=list(permissions),
+                )
+            ],
+            opts=child,
+        )
+        key = scw.iam.ApiKey(
+            f"{name}-s3-key{suffix}",
+            application_id=app.id,
+            default_project_id=project_id,
+            description=f"{name}: S3 access as {role}",
+            expires_at=rotation.rotation_rfc3339.apply(_plus_grace),
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["secret_key"], replace_on_changes=["expiresAt"]),
+        )
+        return app, S3Key(pulumi.Output.secret(key.access_key), pulumi.Output.secret(key.secret_key))

@@ -78,16 +78,18 @@ def test_should_be_read_only_and_outlive_its_claim(plan):
         assert all(mode & 0o222 == 0 for mode in modes), "nothing shown as writable"
 
 
-def test_should_reach_the_driver_with_the_charts_secret(plan):
+def test_should_reach_the_driver_with_a_read_only_secret_beside_the_release(plan):
     release = csi_s3(plan)
-    name = release["values"]["secret"].get("name") or upstream.chart_defaults("csi-s3")["secret"]["name"]
-    secret = {"name": name, "namespace": release["namespace"]}
+    chart_secret = release["values"]["secret"].get("name") or upstream.chart_defaults("csi-s3")["secret"]["name"]
     assert volumes(plan)
     for pv in volumes(plan).values():
         csi = pv["spec"]["csi"]
         assert csi["driver"] == "ru.yandex.s3.csi"  # the CSIDriver of csi-s3 v0.43.7 (templates/csi-s3.yaml)
-        assert csi["nodeStageSecretRef"] == secret, "the driver reads the keys at NodeStageVolume"
-        assert csi["nodePublishSecretRef"] == secret
+        ref = csi["nodeStageSecretRef"]
+        assert ref == csi["nodePublishSecretRef"], "the driver reads the keys at NodeStageVolume"
+        assert ref["namespace"] == release["namespace"] and ref["name"] != chart_secret, "not the scratch class's key"
+        declared = [r for r in plan.by_type("kubernetes:core/v1:Secret") if (r.inputs["metadata"]["name"], r.inputs["metadata"].get("namespace")) == (ref["name"], ref["namespace"])]
+        assert len(declared) == 1, "the secret the volume names is declared"
         assert csi["volumeAttributes"]["mounter"] == "geesefs"
 
 
@@ -101,3 +103,12 @@ def test_should_make_no_datasets_volume_without_a_datasets_bucket(project):
     rec = record(project, "scaleway-fr-par-2-l4")  # a serving stack: a models bucket only
     assert "datasets" not in rec.outputs["object_store"]["buckets"]
     assert volumes(rec) == {}
+
+
+def test_the_volume_secret_carries_the_names_the_driver_reads():
+    from infratech.program.handle import S3Key
+    from infratech.program.platform.storage import volume_secret_data
+
+    data = volume_secret_data(S3Key("AK", "SK"), "https://s3.gra.io.cloud.ovh.net", "gra")
+    # k8s-csi-s3 v0.43.7 pkg/s3/client.go NewClientFromSecret reads these four names
+    assert data == {"accessKeyID": "AK", "secretAccessKey": "SK", "endpoint": "https://s3.gra.io.cloud.ovh.net", "region": "gra"}

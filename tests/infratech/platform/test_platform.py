@@ -235,7 +235,7 @@ def test_team_namespace_guardrails(plans):
     assert deny["policyTypes"] == ["Ingress", "Egress"] and not deny.get("ingress") and not deny.get("egress")
     store = one(rec, "NetworkPolicy", "allow-object-store", "pretraining")["spec"]["egress"][0]
     assert store["ports"] == [{"port": 443, "protocol": "TCP"}]
-    assert store["to"][0]["ipBlock"]["except"] == ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    assert store["to"][0]["ipBlock"]["except"] == ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"]
     secret = one(rec, "Secret", "object-store", "pretraining")
     assert secret["stringData"] == SECRET or secret["stringData"]["AWS_SECRET_ACCESS_KEY"] == SECRET
 

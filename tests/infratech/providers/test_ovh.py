@@ -11,6 +11,8 @@ from infratech import catalog
 from infratech.cli.plan import record
 from infratech.program.providers import ovh as ovh_provider
 
+from s3_policy_eval import allows, decide
+
 POOL = "ovh:CloudProject/kubeNodePool:KubeNodePool"
 BUCKET = "ovh:index/cloudStorageObjectBucket:CloudStorageObjectBucket"
 
@@ -88,16 +90,69 @@ def test_buckets_versioned_encrypted_protected_in_upper_case_region(default_plan
         assert res.protect, "a destroy must not lose datasets or checkpoints"
 
 
+def _policies(rec) -> dict[str, str]:
+    """user description's role -> its S3 policy document, joined through the user's id"""
+    users = {r.urn: r for r in rec.by_type("ovh:CloudProject/user:User")}
+    return {
+        users[next(d for d in p.dependencies if d in users)].name: p.inputs["policy"]
+        for p in rec.by_type("ovh:CloudProject/s3Policy:S3Policy")
+    }
+
+
 def test_s3_user_reaches_only_the_stack_buckets(default_plan):
-    user = default_plan.one("ovh:CloudProject/user:User").inputs
-    assert user["roleNames"] == ["objectstore_operator"]
-    policy = json.loads(default_plan.one("ovh:CloudProject/s3Policy:S3Policy").inputs["policy"])
+    for user in default_plan.by_type("ovh:CloudProject/user:User"):
+        assert user.inputs["roleNames"] == ["objectstore_operator"]
+    policy = json.loads(_policies(default_plan)["llm-gra11-s3-user"])
     (statement,) = policy["Statement"]
     assert statement["Effect"] == "Allow"
     assert sorted(statement["Resource"]) == sorted(
         f"arn:aws:s3:::llm-gra11-{b}{suffix}" for b in ("datasets", "checkpoints") for suffix in ("", "/*")
     )
     assert "s3:*" not in statement["Action"]
+
+
+def test_one_identity_per_team_plus_readonly_and_promoter(default_plan):
+    assert sorted(_policies(default_plan)) == sorted(
+        f"llm-gra11-s3-user{s}" for s in ("", "-team-pretraining", "-team-applied", "-readonly", "-promoter")
+    )
+    assert len(default_plan.by_type("ovh:CloudProject/s3Credential:S3Credential")) == 5
+
+
+def test_a_team_key_reaches_its_own_prefix_and_not_another_teams(default_plan):
+    policies = _policies(default_plan)
+    a, b = policies["llm-gra11-s3-user-team-pretraining"], policies["llm-gra11-s3-user-team-applied"]
+    ckpt, data = "llm-gra11-checkpoints", "llm-gra11-datasets"
+    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+        assert allows(a, action, ckpt, "pretraining/run-1/model.safetensors")
+        assert not allows(a, action, ckpt, "applied/run-1/model.safetensors"), action
+        assert not allows(b, action, ckpt, "pretraining/run-1/model.safetensors"), action
+        assert not allows(a, action, ckpt, "pretraining-evil/x"), "the prefix ends with its slash"
+    assert allows(a, "s3:GetObject", data, "packed/shared-corpus/shard-0.bin"), "the shared corpus"
+    assert not allows(a, "s3:PutObject", data, "packed/shared-corpus/shard-0.bin")
+    assert not allows(a, "s3:PutObject", data, "applied/mine.jsonl")
+    assert allows(a, "s3:PutObject", data, "pretraining/mine.jsonl")
+    assert not allows(a, "s3:PutObject", "another-stacks-bucket", "pretraining/x")
+
+
+def test_teams_cannot_forge_a_promotion_the_promoter_can(default_plan):
+    policies = _policies(default_plan)
+    team, promoter = policies["llm-gra11-s3-user-team-pretraining"], policies["llm-gra11-s3-user-promoter"]
+    ckpt = "llm-gra11-checkpoints"
+    for key in ("pretraining/run/export/promotion.json", "pretraining/run/promotions/registry.json", "promotions/lucie-7b/registry.json"):
+        assert decide(team, "s3:PutObject", f"arn:aws:s3:::{ckpt}/{key}") != "Allow", key
+        assert not allows(team, "s3:DeleteObject", ckpt, key), key
+        assert allows(promoter, "s3:PutObject", ckpt, key), key
+    assert decide(team, "s3:PutObject", f"arn:aws:s3:::{ckpt}/pretraining/run/export/promotion.json") == "ExplicitDeny"
+    assert allows(team, "s3:GetObject", ckpt, "pretraining/run/export/promotion.json"), "the team reads its verdicts"
+
+
+def test_the_readonly_key_writes_nothing(default_plan):
+    readonly = _policies(default_plan)["llm-gra11-s3-user-readonly"]
+    for bucket in ("llm-gra11-checkpoints", "llm-gra11-datasets"):
+        assert allows(readonly, "s3:GetObject", bucket, "pretraining/run/export/model.safetensors")
+        assert allows(readonly, "s3:ListBucket", bucket)
+        for action in ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"):
+            assert not allows(readonly, action, bucket, "pretraining/x"), action
 
 
 def test_handle_tells_platform_to_install_the_driver(default_plan):

@@ -23,6 +23,11 @@ def serve(project):
     return record(project, "scaleway-fr-par-2-l4")
 
 
+def named(rec, type_: str, name: str):
+    (found,) = [r for r in rec.by_type(type_) if r.name == name]
+    return found
+
+
 def pools(rec):
     return {r.inputs["name"]: r for r in rec.by_type(POOL)}
 
@@ -103,8 +108,8 @@ def test_buckets_versioned_encrypted_protected_with_lifecycle(train):
 
 def test_api_key_reaches_only_the_data_project(train):
     project = train.one("scaleway:account/project:Project")
-    policy = train.one("scaleway:iam/policy:Policy")
-    app = train.one("scaleway:iam/application:Application")
+    policy = named(train, "scaleway:iam/policy:Policy", "llm-par2-train-s3-policy")
+    app = named(train, "scaleway:iam/application:Application", "llm-par2-train-s3-app")
     assert project.urn in policy.dependencies and app.urn in policy.dependencies
     (rule,) = policy.inputs["rules"]
     assert rule["projectIds"] == [COMPUTED], "scoped to the data project, whose id exists after creation"
@@ -113,8 +118,8 @@ def test_api_key_reaches_only_the_data_project(train):
     assert not any("FullAccess" in p or "BucketsWrite" in p or "BucketsDelete" in p for p in rule["permissionSetNames"])
     for bucket in train.by_type(BUCKET):
         assert project.urn in bucket.dependencies
-    key = train.one("scaleway:iam/apiKey:ApiKey")
-    assert key.secret_outputs == ["secretKey"]
+    for key in train.by_type("scaleway:iam/apiKey:ApiKey"):
+        assert key.secret_outputs == ["secretKey"]
     store = train.outputs["object_store"]
     assert store["endpoint"] == "https://s3.fr-par.scw.cloud" and store["region"] == "fr-par"
     assert store["access_key_id"] == SECRET and store["secret_access_key"] == SECRET
@@ -175,8 +180,9 @@ def test_oidc_patch_version_and_cluster_project(project, tmp_path):
         "issuerUrl": "https://sso.example.org/realms/ml",
     }
     assert not rec.by_type("scaleway:account/project:Project")
-    (rule,) = rec.one("scaleway:iam/policy:Policy").inputs["rules"]
-    assert rule["projectIds"] == [project_id]
+    for policy in rec.by_type("scaleway:iam/policy:Policy"):
+        (rule,) = policy.inputs["rules"]
+        assert rule["projectIds"] == [project_id]
     assert all(b.inputs["projectId"] == project_id for b in rec.by_type(BUCKET))
 
 
@@ -200,10 +206,21 @@ def test_deployer_joins_the_acl_and_the_platform_waits_for_the_system_pool(proje
 
 def test_the_object_storage_key_expires_and_rotates(train, variant):
     rotation = train.one("time:index/rotating:Rotating")
-    key = train.one("scaleway:iam/apiKey:ApiKey")
     assert rotation.inputs["rotationDays"] == 90
-    assert rotation.urn in key.dependencies and key.inputs["expiresAt"] == COMPUTED, "the expiry follows the rotation"
-    assert key.replace_on_changes == ["expiresAt"], "a new expiry is a new key"
+    for key in train.by_type("scaleway:iam/apiKey:ApiKey"):
+        assert rotation.urn in key.dependencies and key.inputs["expiresAt"] == COMPUTED, "the expiry follows the rotation"
+        assert key.replace_on_changes == ["expiresAt"], "a new expiry is a new key"
     assert scw_provider._plus_grace("2027-03-01T10:00:00Z") == "2027-03-15T10:00:00Z"
     shorter = variant("scaleway-fr-par-2-h100", lambda c: c["infratech:scaleway"].update(api_key_rotation_days=30))
     assert shorter.one("time:index/rotating:Rotating").inputs["rotationDays"] == 30
+
+
+def test_every_bucket_has_a_policy_over_every_application(train):
+    apps = {r.urn for r in train.by_type("scaleway:iam/application:Application")}
+    assert len(apps) == 5, "the platform, read-only, promoter and one per team (two teams)"
+    policies = train.by_type("scaleway:object/bucketPolicy:BucketPolicy")
+    buckets = {r.urn: r for r in train.by_type(BUCKET)}
+    assert len(policies) == len(buckets)
+    for p in policies:
+        assert apps <= set(p.dependencies), "the document names every application"
+        assert set(p.dependencies) & set(buckets)
