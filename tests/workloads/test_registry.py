@@ -1,0 +1,222 @@
+"""The registry: a checkpoint trained by ``workloads.train`` (debug_tiny, 4 steps), judged by the real
+gate, published into a store, and read back through the registry's server on 127.0.0.1 by the REAL
+``huggingface_hub`` client (``snapshot_download``, ``hf_hub_download``, ``HfApi``) and by
+``transformers.AutoModelForCausalLM.from_pretrained`` with ``HF_ENDPOINT`` set. Bad requests get the
+Hub's error shape; a corrupted blob is refused. About 30 s on 2 cores, most of it the training run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+hf = pytest.importorskip("huggingface_hub")
+
+from huggingface_hub.errors import (  # noqa: E402
+    EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError)
+
+from workloads.errors import UserError  # noqa: E402
+from workloads.registry.publish import publish  # noqa: E402
+from workloads.registry.server import make_server  # noqa: E402
+from workloads.registry.store import Store  # noqa: E402
+from workloads_fakes import REPO, env, judge, promoted_model, train_cmd  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:torch.distributed is disabled:UserWarning")
+NAME = "infratech/debug-tiny"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A run directory whose ``export/`` the real gate promoted."""
+    run = tmp_path_factory.mktemp("registry") / "run"
+    proc = subprocess.run(train_cmd(run, "train.steps=4", "checkpoint.every=4", "train.device=cpu"),
+                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert judge(run / "export")["verdict"] == "promoted"
+    return run
+
+
+class Served:
+    def __init__(self, store: Store):
+        self.store = store
+        self.server = make_server(store, quiet=True)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def get(self, path: str, method: str = "GET"):
+        """(status, headers, body) of a raw request, errors included."""
+        req = urllib.request.Request(self.url + path, method=method)
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers, err.read()
+
+
+@pytest.fixture(scope="module")
+def registry(trained, tmp_path_factory):
+    store = Store(str(tmp_path_factory.mktemp("store")))
+    manifest = publish(trained, NAME, store, log=lambda m: None)
+    served = Served(store)
+    yield served, manifest
+    served.close()
+
+
+def test_snapshot_download_gets_every_file_with_its_digest(registry, tmp_path):
+    served, manifest = registry
+    local = Path(hf.snapshot_download(NAME, endpoint=served.url, cache_dir=tmp_path / "cache"))
+    got = {p.relative_to(local).as_posix(): _sha(p) for p in local.rglob("*") if p.is_file()}
+    assert got == {k: v["sha256"] for k, v in manifest["files"].items()}
+    # the weights are those the gate promoted, and the commit is the revision's
+    verdict = json.loads((local / "promotion.json").read_text())
+    assert verdict["verdict"] == "promoted"
+    for name, info in verdict["model"]["files"].items():
+        assert got[name] == info["sha256"]
+    assert local.name == manifest["commit"]
+
+
+def test_hf_hub_download_by_branch_and_by_commit_and_model_info(registry, tmp_path):
+    served, manifest = registry
+    api = hf.HfApi(endpoint=served.url)
+    info = api.model_info(NAME)
+    assert info.sha == manifest["commit"]
+    assert sorted(s.rfilename for s in info.siblings) == sorted(manifest["files"])
+    assert api.model_info(NAME, revision=manifest["commit"]).sha == manifest["commit"]
+    for rev in ("main", manifest["commit"]):
+        path = Path(hf.hf_hub_download(NAME, "config.json", revision=rev, endpoint=served.url,
+                                       cache_dir=tmp_path / rev))
+        assert _sha(path) == manifest["files"]["config.json"]["sha256"]
+    meta = hf.get_hf_file_metadata(hf.hf_hub_url(NAME, "model.safetensors", endpoint=served.url))
+    assert (meta.commit_hash, meta.etag, meta.size) == (
+        manifest["commit"], manifest["files"]["model.safetensors"]["sha256"],
+        manifest["files"]["model.safetensors"]["size"])
+
+
+def test_transformers_from_pretrained_with_hf_endpoint(registry, trained, tmp_path):
+    served, _ = registry
+    script = ("import sys, torch; from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+              f"m = AutoModelForCausalLM.from_pretrained({NAME!r}); t = AutoTokenizer.from_pretrained({NAME!r})\n"
+              "ids = t('Bonjour', return_tensors='pt').input_ids\n"
+              "print(m(ids).logits.shape[-1], m.config.vocab_size)\n")
+    e = env(HF_ENDPOINT=served.url, HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_TELEMETRY="1")
+    e.pop("HF_HUB_OFFLINE", None)
+    e.pop("TRANSFORMERS_OFFLINE", None)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=e, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logits, vocab = proc.stdout.split()
+    assert logits == vocab == str(json.loads((trained / "export" / "config.json").read_text())["vocab_size"])
+
+
+def test_unknown_repo_revision_or_file_are_404_with_the_hubs_error_codes(registry, tmp_path):
+    served, manifest = registry
+    with pytest.raises(RepositoryNotFoundError):
+        hf.hf_hub_download("infratech/nothing", "config.json", endpoint=served.url, cache_dir=tmp_path)
+    with pytest.raises(RevisionNotFoundError):
+        hf.hf_hub_download(NAME, "config.json", revision="0" * 40, endpoint=served.url, cache_dir=tmp_path)
+    with pytest.raises(RevisionNotFoundError):
+        hf.HfApi(endpoint=served.url).model_info(NAME, revision="v2")
+    with pytest.raises(EntryNotFoundError):
+        hf.hf_hub_download(NAME, "nope.bin", endpoint=served.url, cache_dir=tmp_path)
+    status, headers, body = served.get(f"/{NAME}/resolve/main/nope.bin")
+    assert (status, headers["X-Error-Code"], headers["X-Repo-Commit"]) == (404, "EntryNotFound", manifest["commit"])
+    assert "nope.bin" in json.loads(body)["error"]
+
+
+@pytest.mark.parametrize("path", [
+    f"/{NAME}/resolve/main/..%2F..%2Frefs%2Fmain",
+    f"/{NAME}/resolve/main/%2e%2e/config.json",
+    f"/{NAME}/resolve/main/%2Fetc%2Fpasswd",
+    "/infratech/..%2F..%2Fblobs/resolve/main/config.json",
+    f"/api/models/{NAME}/tree/main/..%2F..",
+])
+def test_path_traversal_is_refused(registry, path):
+    served, _ = registry
+    status, _, body = served.get(path)
+    assert status == 400, body
+    assert "'..'" in json.loads(body)["error"]
+
+
+def test_writes_are_refused(registry):
+    served, _ = registry
+    status, _, body = served.get(f"/api/models/{NAME}", method="DELETE")
+    assert status == 405 and b"read-only" in body
+
+
+def test_a_corrupted_blob_is_detected_and_not_served(trained, tmp_path):
+    store = Store(str(tmp_path / "store"))
+    manifest = publish(trained, NAME, store, log=lambda m: None)
+    blob = tmp_path / "store" / "blobs" / "sha256" / manifest["files"]["config.json"]["sha256"]
+    data = bytearray(blob.read_bytes())
+    data[0] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    served = Served(store)
+    try:
+        status, _, body = served.get(f"/{NAME}/resolve/main/config.json")
+        assert status == 500 and b"digest check" in body
+        with pytest.raises(HfHubHTTPError):
+            hf.hf_hub_download(NAME, "config.json", endpoint=served.url, cache_dir=tmp_path / "cache")
+        assert not list((tmp_path / "cache").rglob("config.json"))
+        # the other files are intact and still served
+        path = hf.hf_hub_download(NAME, "tokenizer.json", endpoint=served.url, cache_dir=tmp_path / "cache")
+        assert _sha(Path(path)) == manifest["files"]["tokenizer.json"]["sha256"]
+    finally:
+        served.close()
+
+
+def test_publish_refuses_an_unpromoted_checkpoint_with_the_gates_reasons(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    rejected = promoted_model(tmp_path, promoted=False)
+    with pytest.raises(UserError, match=r"(?s)not promoted.*heldout/perplexity = 500"):
+        publish(rejected, NAME, store, log=lambda m: None)
+    shutil.rmtree(rejected)
+    never = promoted_model(tmp_path, promoted=None)
+    with pytest.raises(UserError, match="never through the gate"):
+        publish(never, NAME, store, log=lambda m: None)
+    assert not (tmp_path / "store").exists()
+
+
+def test_publish_is_content_addressed_and_idempotent(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    model = promoted_model(tmp_path)
+    first = publish(model, NAME, store, log=lambda m: None)
+    second = publish(model, "infratech/copy", store, log=lambda m: None)
+    assert first["commit"] == second["commit"]
+    blobs = sorted(p.name for p in (tmp_path / "store" / "blobs" / "sha256").iterdir())
+    assert blobs == sorted({v["sha256"] for v in first["files"].values()})
+    assert (tmp_path / "store" / "models" / NAME / "refs" / "main").read_text().strip() == first["commit"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["publish", "{model}", "--repo", "no-slash", "--store", "{store}"], "repo 'no-slash': expected ORG/NAME"),
+    (["publish", "{tmp}/missing", "--repo", NAME, "--store", "{store}"], "missing: no such directory"),
+    (["publish", "{model}", "--repo", NAME, "--store", "s3://@checkpoints/registry"], "S3_BUCKET_CHECKPOINTS"),
+    (["serve", "--store", "{store}", "--port", "70000"], "--port 70000"),
+])
+def test_cli_names_the_bad_field_without_a_traceback(tmp_path, args, message):
+    model = promoted_model(tmp_path)
+    args = [a.format(model=model, store=tmp_path / "store", tmp=tmp_path) for a in args]
+    e = env()
+    e.pop("S3_BUCKET_CHECKPOINTS", None)
+    proc = subprocess.run([sys.executable, "-m", "workloads.registry", *args], cwd=REPO, env=e,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,70 @@
+"""Publish a promoted model directory into the registry's store."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UserError
+from ..eval import modelfiles
+from ..files import sha256_file
+from ..gate import PROMOTION_FILE
+from ..gate.decide import status
+from .store import MANIFEST_SCHEMA, Store, check_path, check_repo, commit_id, git_blob_id
+
+
+def model_dir_of(path: str | Path) -> Path:
+    """A model directory, or a run directory whose ``export/`` is one (what ``workloads.train`` writes)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: no such directory (expected a run directory or an exported model directory)")
+    for candidate in (path, path / "export"):  # a run directory has a config.json too (the resolved config)
+        if (candidate / "config.json").is_file() and any(candidate.glob("*.safetensors")):
+            return candidate
+    raise UserError(f"{path}: neither a model directory (no config.json and *.safetensors) "
+                    "nor a run directory (no export/ with them); export the checkpoint first "
+                    "(python -m workloads.train.export)")
+
+
+def revision_files(model_dir: Path) -> dict[str, dict]:
+    """Every file of the directory that goes into the revision: the model and its evidence (cards,
+    evaluation, verdict, lineage); dot-files and unfinished ``*.part`` files left out."""
+    files = {}
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(model_dir).as_posix()
+        if any(part.startswith(".") for part in rel.split("/")) or rel.endswith(".part"):
+            continue
+        check_path(rel)
+        files[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size, "oid": git_blob_id(path)}
+    return files
+
+
+def publish(source: str | Path, repo: str, store: Store, log: Callable[[str], None] = print) -> dict:
+    """Refuse what the gate did not promote; store each file by digest, then the manifest, then the ref."""
+    check_repo(repo)
+    model_dir = model_dir_of(source)
+    ok, reasons, verdict = status(model_dir)
+    if not ok:
+        raise UserError(f"{model_dir} is not promoted, so it is not published:\n  " + "\n  ".join(reasons))
+    files = revision_files(model_dir)
+    # status() compared the model files with the verdict; check again on what is about to be stored
+    diff = modelfiles.differences(verdict["model"]["files"], {k: v for k, v in files.items()
+                                                               if k in verdict["model"]["files"]})
+    if diff:
+        raise UserError(f"{model_dir}: the files changed while publishing: " + "; ".join(diff))
+    uploaded = sum(store.put_blob(model_dir / rel, info["sha256"]) for rel, info in files.items())
+    commit = commit_id(files)
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "repo": repo,
+        "commit": commit,
+        "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": str(model_dir.resolve()),
+        "fingerprint": verdict["model"]["fingerprint"],
+        "promotion_sha256": files[PROMOTION_FILE]["sha256"],
+        "files": files,
+    }
+    store.put_revision(repo, manifest)
+    log(f"published {repo}@{commit}: {len(files)} files ({uploaded} new blobs) to {store.url}")
+    return manifest
