@@ -220,3 +220,46 @@ def test_cli_names_the_bad_field_without_a_traceback(tmp_path, args, message):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_through_the_s3_protocol_with_the_command_line(trained, tmp_path):
+    """The store on moto's S3 server (the stand-in for OVHcloud / Scaleway object storage, named
+    as such: no S3 server package installs here), written and served by the real command lines."""
+    import socket
+    import time
+
+    from s3_standin import SlowS3, _free_port
+
+    with SlowS3() as s3:
+        e = env(**s3.env())
+        url = "s3://@checkpoints/registry"
+        proc = subprocess.run([sys.executable, "-m", "workloads.registry", "publish", str(trained), "--repo", NAME,
+                               "--store", url], cwd=REPO, env=e, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert any(k.startswith("registry/blobs/sha256/") for k in s3.keys("registry/"))
+        port = _free_port()
+        server = subprocess.Popen([sys.executable, "-m", "workloads.registry", "serve", "--store", url,
+                                   "--port", str(port)], cwd=REPO, env=e, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # readiness, not a timed assertion: the port opens once the server listens
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+                    time.sleep(0.1)
+            endpoint = f"http://127.0.0.1:{port}"
+            local = Path(hf.snapshot_download(NAME, endpoint=endpoint, cache_dir=tmp_path / "cache"))
+            export = trained / "export"
+            for p in export.rglob("*"):
+                if p.is_file() and not p.name.startswith("."):
+                    assert _sha(local / p.relative_to(export)) == _sha(p), p
+            # a blob overwritten in the bucket is refused, not served
+            sha = _sha(export / "config.json")
+            s3.client().put_object(Bucket=s3.bucket, Key=f"registry/blobs/sha256/{sha}", Body=b"{}")
+            with pytest.raises(HfHubHTTPError, match="digest check"):
+                hf.hf_hub_download(NAME, "config.json", endpoint=endpoint, cache_dir=tmp_path / "cache2")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
