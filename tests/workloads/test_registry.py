@@ -263,3 +263,49 @@ def test_through_the_s3_protocol_with_the_command_line(trained, tmp_path):
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def test_the_lineage_chains_dataset_run_checkpoint_evaluation_promotion(registry, trained, tmp_path):
+    from workloads.data.shards import manifest_sha256
+    from workloads.registry.lineage import verify
+
+    served, manifest = registry
+    path = hf.hf_hub_download(NAME, "lineage.json", endpoint=served.url, cache_dir=tmp_path)
+    lineage = json.loads(Path(path).read_text())
+    assert verify(lineage) == []
+    data, run, ckpt, evaluation, promotion = lineage["records"]
+    assert data["manifest_sha256"] == manifest_sha256(json.loads((trained / "data" / "manifest.json").read_text()))
+    assert [s["sha256"] for s in data["shards"]] == [
+        s["sha256"] for s in json.loads((trained / "data" / "manifest.json").read_text())["shards"]]
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    last = json.loads((trained / "metrics.jsonl").read_text().splitlines()[-1])
+    assert (run["git_commit"], run["world_size"], run["tokens_seen"], run["steps"]) == (head, 1, last["tokens_seen"], 4)
+    assert run["config"] == json.loads((trained / "config.json").read_text()) and run["gpu_hours"] == 0.0
+    verdict = json.loads((trained / "export" / "promotion.json").read_text())
+    assert ckpt["files"] == verdict["model"]["files"]
+    assert evaluation["results_sha256"] == _sha(trained / "export" / "evaluation" / "results.json")
+    assert promotion["promotion_sha256"] == _sha(trained / "export" / "promotion.json")
+    assert promotion["verdict"] == "promoted" and manifest["lineage_head"] == promotion["sha256"]
+    # a record changed after the fact breaks the chain, and says where
+    run["tokens_seen"] = 10 ** 12
+    assert any(p.startswith("training-run: hashes to") for p in verify(lineage))
+
+
+def test_infratech_models_show_prints_the_checked_chain(registry, tmp_path, capsys):
+    from infratech.cli.app import main
+
+    served, manifest = registry
+    store = served.store.url
+    assert main(["models", "show", f"{NAME}:{manifest['commit']}", "--store", store]) == 0
+    out = capsys.readouterr().out
+    for kind in ("dataset", "training-run", "checkpoint", "evaluation", "promotion"):
+        assert f"\n{kind}  sha256 " in out
+    assert "chain: intact" in out and "model.safetensors  sha256 " + manifest["files"]["model.safetensors"]["sha256"] in out
+    assert main(["models", "show", NAME, "--store", store, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["commit"] == manifest["commit"]
+    assert main(["models", "show", f"{NAME}:v9", "--store", store]) == 2
+    assert "no revision 'v9'" in capsys.readouterr().err
+    assert main(["models", "show", "infratech/other", "--store", store]) == 2
+    assert "not in the registry" in capsys.readouterr().err
+    assert main(["models", "show", "../x", "--store", store]) == 2
+    assert "expected ORG/NAME" in capsys.readouterr().err

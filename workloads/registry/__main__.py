@@ -17,6 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("source", help="a run directory (its export/) or an exported model directory")
     u.add_argument("--repo", required=True, help="ORG/NAME, as Hugging Face clients will name it")
     u.add_argument("--store", required=True, help="s3://BUCKET/PREFIX (s3://@checkpoints/registry) or a directory")
+    u.add_argument("--run-dir", help="the training run's directory, for the lineage (default: SOURCE when it is "
+                                     "one, or the directory whose export/ SOURCE is)")
     s = sub.add_parser("serve", help="serve the store read-only with the Hub's download API")
     s.add_argument("--store", required=True)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "publish":
             from .publish import publish
 
-            publish(args.source, args.repo, store)
+            publish(args.source, args.repo, store, run_dir=args.run_dir)
             return 0
         if not 0 <= args.port <= 65535:
             raise UserError(f"--port {args.port}: expected 0 to 65535")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from ..errors import UserError
 from ..eval import modelfiles
 from ..files import sha256_file
 from ..gate import PROMOTION_FILE
 from ..gate.decide import status
+from . import lineage
+from .lineage import LINEAGE_FILE
 from .store import MANIFEST_SCHEMA, Store, check_path, check_repo, commit_id, git_blob_id
 
 
@@ -40,10 +44,28 @@ def revision_files(model_dir: Path) -> dict[str, dict]:
     return files
 
 
-def publish(source: str | Path, repo: str, store: Store, log: Callable[[str], None] = print) -> dict:
-    """Refuse what the gate did not promote; store each file by digest, then the manifest, then the ref."""
+def run_dir_of(source: Path, model_dir: Path) -> Optional[Path]:
+    """The training run's directory: the source itself, or the one whose ``export/`` this is."""
+    for candidate in (source, model_dir.parent):
+        if (candidate / "metrics.jsonl").is_file() and (candidate / "config.json").is_file():
+            return candidate
+    return None
+
+
+def _generated(data: bytes) -> dict:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+            "oid": hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()}
+
+
+def publish(source: str | Path, repo: str, store: Store, log: Callable[[str], None] = print,
+            run_dir: Optional[str | Path] = None) -> dict:
+    """Refuse what the gate did not promote; build the lineage; store each file by digest, then the
+    manifest, then the ref."""
     check_repo(repo)
     model_dir = model_dir_of(source)
+    if run_dir is not None and not (Path(run_dir) / "config.json").is_file():
+        raise UserError(f"--run-dir {run_dir}: no config.json (expected the training run's directory)")
+    run = Path(run_dir) if run_dir is not None else run_dir_of(Path(source), model_dir)
     ok, reasons, verdict = status(model_dir)
     if not ok:
         raise UserError(f"{model_dir} is not promoted, so it is not published:\n  " + "\n  ".join(reasons))
@@ -53,7 +75,15 @@ def publish(source: str | Path, repo: str, store: Store, log: Callable[[str], No
                                                                if k in verdict["model"]["files"]})
     if diff:
         raise UserError(f"{model_dir}: the files changed while publishing: " + "; ".join(diff))
-    uploaded = sum(store.put_blob(model_dir / rel, info["sha256"]) for rel, info in files.items())
+    generated = {LINEAGE_FILE: (json.dumps(lineage.build(model_dir, run), indent=2, sort_keys=True) + "\n").encode()}
+    uploaded = sum(store.put_blob(model_dir / rel, info["sha256"]) for rel, info in files.items()
+                   if rel not in generated)
+    for rel, data in generated.items():
+        files[rel] = _generated(data)
+        key = store.blob_key(files[rel]["sha256"])
+        if not store.exists(key):
+            store.write(key, data)
+            uploaded += 1
     commit = commit_id(files)
     manifest = {
         "schema": MANIFEST_SCHEMA,
@@ -63,6 +93,8 @@ def publish(source: str | Path, repo: str, store: Store, log: Callable[[str], No
         "source": str(model_dir.resolve()),
         "fingerprint": verdict["model"]["fingerprint"],
         "promotion_sha256": files[PROMOTION_FILE]["sha256"],
+        "lineage_head": json.loads(generated[LINEAGE_FILE])["head"],
+        "run_dir": None if run is None else str(run.resolve()),
         "files": files,
     }
     store.put_revision(repo, manifest)
