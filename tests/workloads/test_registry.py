@@ -32,6 +32,8 @@ from workloads_fakes import REPO, env, judge, promoted_model, train_cmd  # noqa:
 
 pytestmark = pytest.mark.filterwarnings("ignore:torch.distributed is disabled:UserWarning")
 NAME = "infratech/debug-tiny"
+CARD = {"license": "Apache-2.0", "languages": ["fr", "en"], "datasets": ["infratech/synthetic-fr-en"],
+        "provider": "InfraTech Souveraine (tests)"}
 
 
 def _sha(path: Path) -> str:
@@ -74,7 +76,7 @@ class Served:
 @pytest.fixture(scope="module")
 def registry(trained, tmp_path_factory):
     store = Store(str(tmp_path_factory.mktemp("store")))
-    manifest = publish(trained, NAME, store, log=lambda m: None)
+    manifest = publish(trained, NAME, store, log=lambda m: None, **CARD)
     served = Served(store)
     yield served, manifest
     served.close()
@@ -163,7 +165,7 @@ def test_writes_are_refused(registry):
 
 def test_a_corrupted_blob_is_detected_and_not_served(trained, tmp_path):
     store = Store(str(tmp_path / "store"))
-    manifest = publish(trained, NAME, store, log=lambda m: None)
+    manifest = publish(trained, NAME, store, log=lambda m: None, **CARD)
     blob = tmp_path / "store" / "blobs" / "sha256" / manifest["files"]["config.json"]["sha256"]
     data = bytearray(blob.read_bytes())
     data[0] ^= 0xFF
@@ -194,21 +196,36 @@ def test_publish_refuses_an_unpromoted_checkpoint_with_the_gates_reasons(tmp_pat
     assert not (tmp_path / "store").exists()
 
 
-def test_publish_is_content_addressed_and_idempotent(tmp_path):
+def test_publish_is_content_addressed_and_idempotent(trained, tmp_path):
     store = Store(str(tmp_path / "store"))
-    model = promoted_model(tmp_path)
-    first = publish(model, NAME, store, log=lambda m: None)
-    second = publish(model, "infratech/copy", store, log=lambda m: None)
-    assert first["commit"] == second["commit"]
+    first = publish(trained, NAME, store, log=lambda m: None, **CARD)
+    again = publish(trained, NAME, store, log=lambda m: None, **CARD)
+    other = publish(trained, "infratech/copy", store, log=lambda m: None, **CARD)
+    assert first["commit"] == again["commit"]  # same files, same revision
+    assert other["commit"] != first["commit"]  # the card and summary name the repo
+    assert other["files"]["model.safetensors"] == first["files"]["model.safetensors"]
     blobs = sorted(p.name for p in (tmp_path / "store" / "blobs" / "sha256").iterdir())
-    assert blobs == sorted({v["sha256"] for v in first["files"].values()})
+    assert blobs == sorted({v["sha256"] for m in (first, other) for v in m["files"].values()})
     assert (tmp_path / "store" / "models" / NAME / "refs" / "main").read_text().strip() == first["commit"]
 
 
+def test_publish_needs_the_run_and_a_licence(trained, tmp_path):
+    store = Store(str(tmp_path / "store"))
+    with pytest.raises(UserError, match="--run-dir"):
+        publish(promoted_model(tmp_path), NAME, store, log=lambda m: None, **CARD)
+    with pytest.raises(UserError, match="--license: give"):
+        publish(trained, NAME, store, log=lambda m: None, **{**CARD, "license": None})
+    with pytest.raises(UserError, match="--license 'Apache 2': expected an SPDX"):
+        publish(trained, NAME, store, log=lambda m: None, **{**CARD, "license": "Apache 2"})
+    with pytest.raises(UserError, match="--language 'French'"):
+        publish(trained, NAME, store, log=lambda m: None, **{**CARD, "languages": ["French"]})
+    assert not (tmp_path / "store").exists()
+
+
 @pytest.mark.parametrize("args, message", [
-    (["publish", "{model}", "--repo", "no-slash", "--store", "{store}"], "repo 'no-slash': expected ORG/NAME"),
-    (["publish", "{tmp}/missing", "--repo", NAME, "--store", "{store}"], "missing: no such directory"),
-    (["publish", "{model}", "--repo", NAME, "--store", "s3://@checkpoints/registry"], "S3_BUCKET_CHECKPOINTS"),
+    (["publish", "{model}", "--repo", "no-slash", "--store", "{store}", "--license", "MIT"], "repo 'no-slash': expected ORG/NAME"),
+    (["publish", "{tmp}/missing", "--repo", NAME, "--store", "{store}", "--license", "MIT"], "missing: no such directory"),
+    (["publish", "{model}", "--repo", NAME, "--store", "s3://@checkpoints/registry", "--license", "MIT"], "S3_BUCKET_CHECKPOINTS"),
     (["serve", "--store", "{store}", "--port", "70000"], "--port 70000"),
 ])
 def test_cli_names_the_bad_field_without_a_traceback(tmp_path, args, message):
@@ -234,7 +251,8 @@ def test_through_the_s3_protocol_with_the_command_line(trained, tmp_path):
         e = env(**s3.env())
         url = "s3://@checkpoints/registry"
         proc = subprocess.run([sys.executable, "-m", "workloads.registry", "publish", str(trained), "--repo", NAME,
-                               "--store", url], cwd=REPO, env=e, capture_output=True, text=True, timeout=300)
+                               "--store", url, "--license", "Apache-2.0", "--language", "fr"], cwd=REPO, env=e,
+                              capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         assert any(k.startswith("registry/blobs/sha256/") for k in s3.keys("registry/"))
         port = _free_port()
@@ -253,7 +271,7 @@ def test_through_the_s3_protocol_with_the_command_line(trained, tmp_path):
             local = Path(hf.snapshot_download(NAME, endpoint=endpoint, cache_dir=tmp_path / "cache"))
             export = trained / "export"
             for p in export.rglob("*"):
-                if p.is_file() and not p.name.startswith("."):
+                if p.is_file() and not p.name.startswith(".") and p.name != "README.md":  # the card is regenerated
                     assert _sha(local / p.relative_to(export)) == _sha(p), p
             # a blob overwritten in the bucket is refused, not served
             sha = _sha(export / "config.json")
@@ -309,3 +327,57 @@ def test_infratech_models_show_prints_the_checked_chain(registry, tmp_path, caps
     assert "not in the registry" in capsys.readouterr().err
     assert main(["models", "show", "../x", "--store", store]) == 2
     assert "expected ORG/NAME" in capsys.readouterr().err
+
+
+def test_the_model_card_parses_back_with_huggingface_hubs_card_classes(registry, tmp_path):
+    from huggingface_hub import ModelCard
+
+    served, manifest = registry
+    card = ModelCard.load(hf.hf_hub_download(NAME, "README.md", endpoint=served.url, cache_dir=tmp_path))
+    data = card.data
+    assert (data.license, data.language, data.datasets, data.library_name) == (
+        "apache-2.0", ["fr", "en"], ["infratech/synthetic-fr-en"], "transformers")
+    assert data.model_name == NAME
+    lineage = json.loads(Path(hf.hf_hub_download(NAME, "lineage.json", endpoint=served.url,
+                                                 cache_dir=tmp_path)).read_text())
+    scores = lineage["records"][3]["scores"]
+    got = {r.metric_type: r.metric_value for r in data.eval_results}
+    assert got == scores and {r.dataset_type for r in data.eval_results} == {"cpu_smoke"}
+    for section in ("## Training data", "## Training procedure", "## Evaluation", "## Lineage", "## Licence"):
+        assert f"\n{section}\n" in card.text
+    assert f"git commit `{lineage['records'][1]['git_commit']}`" in card.text
+    assert "(report/report.md)" in card.text  # the run report's card, extended, not a second writer
+
+
+def test_the_ai_act_training_content_summary_has_the_templates_three_parts(registry, tmp_path):
+    served, _ = registry
+    text = Path(hf.hf_hub_download(NAME, "training_content_summary.md", endpoint=served.url,
+                                   cache_dir=tmp_path)).read_text()
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert headings == [
+        f"# Public summary of training content: {NAME}",
+        "## 1. General information", "### 1.1 Provider identification", "### 1.2 Model identification",
+        "### 1.3 Modalities, overall training data size and other characteristics",
+        "## 2. List of data sources", "### 2.1 Publicly available datasets",
+        "### 2.2 Private non-publicly available datasets obtained from third parties",
+        "### 2.3 Data crawled and scraped from online sources", "### 2.4 User data", "### 2.5 Synthetic data",
+        "### 2.6 Other sources of data",
+        "## 3. Data processing aspects",
+        "### 3.1 Respect of reservation of rights from the text and data mining exception or limitation",
+        "### 3.2 Removal of illegal content", "### 3.3 Other information"]
+    assert "provider: InfraTech Souveraine (tests)" in text and "languages: fr, en" in text
+    assert "corpus.jsonl" in text  # the run's source, uncategorised until its dataset record says
+
+
+@pytest.mark.parametrize("spdx, expected", [
+    ("Apache-2.0", {"license": "apache-2.0"}), ("GPL-3.0-only", {"license": "gpl-3.0"}),
+    ("ODC-By-1.0", {"license": "odc-by"}), ("etalab-2.0", {"license": "etalab-2.0"}),
+    ("CC-BY-SA-4.0", {"license": "cc-by-sa-4.0"}),
+    ("BlueOak-1.0.0", {"license": "other", "license_name": "blueoak-1.0.0",
+                       "license_link": "https://spdx.org/licenses/BlueOak-1.0.0.html"}),
+    ("LicenseRef-Corpus-FR", {"license": "other", "license_name": "licenseref-corpus-fr"}),
+])
+def test_spdx_ids_map_to_the_hubs_licence_ids(spdx, expected):
+    from workloads.registry.cards import hf_license
+
+    assert hf_license(spdx) == expected

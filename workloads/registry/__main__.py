@@ -19,6 +19,12 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--store", required=True, help="s3://BUCKET/PREFIX (s3://@checkpoints/registry) or a directory")
     u.add_argument("--run-dir", help="the training run's directory, for the lineage (default: SOURCE when it is "
                                      "one, or the directory whose export/ SOURCE is)")
+    u.add_argument("--license", required=True, help="the model's licence, an SPDX id (Apache-2.0, CC-BY-4.0, ...); "
+                                                   "the card gets the Hub's id for it")
+    u.add_argument("--language", action="append", default=[], help="ISO 639 code, repeatable (fr, en)")
+    u.add_argument("--dataset", action="append", default=[], help="a dataset name for the card, repeatable")
+    u.add_argument("--base-model", help="the model this one was trained from (default: the run's model.init_from)")
+    u.add_argument("--provider", help="who places the model on the market (the AI Act summary's part 1)")
     s = sub.add_parser("serve", help="serve the store read-only with the Hub's download API")
     s.add_argument("--store", required=True)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -35,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "publish":
             from .publish import publish
 
-            publish(args.source, args.repo, store, run_dir=args.run_dir)
+            publish(args.source, args.repo, store, run_dir=args.run_dir, license=args.license,
+                    languages=args.language, datasets=args.dataset, base_model=args.base_model,
+                    provider=args.provider)
             return 0
         if not 0 <= args.port <= 65535:
             raise UserError(f"--port {args.port}: expected 0 to 65535")

@@ -6,14 +6,16 @@ import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from ..errors import UserError
 from ..eval import modelfiles
 from ..files import sha256_file
 from ..gate import PROMOTION_FILE
 from ..gate.decide import status
-from . import lineage
+from ..report import MODEL_CARD, render
+from ..report import data as report_data
+from . import cards, lineage
 from .lineage import LINEAGE_FILE
 from .store import MANIFEST_SCHEMA, Store, check_path, check_repo, commit_id, git_blob_id
 
@@ -58,24 +60,38 @@ def _generated(data: bytes) -> dict:
 
 
 def publish(source: str | Path, repo: str, store: Store, log: Callable[[str], None] = print,
-            run_dir: Optional[str | Path] = None) -> dict:
-    """Refuse what the gate did not promote; build the lineage; store each file by digest, then the
-    manifest, then the ref."""
+            run_dir: Optional[str | Path] = None, license: Optional[str] = None,  # noqa: A002 (the card's key)
+            languages: Sequence[str] = (), datasets: Sequence[str] = (), base_model: Optional[str] = None,
+            provider: Optional[str] = None) -> dict:
+    """Refuse what the gate did not promote; build the lineage and the cards from the records; store
+    each file by digest, then the manifest, then the ref."""
     check_repo(repo)
     model_dir = model_dir_of(source)
     if run_dir is not None and not (Path(run_dir) / "config.json").is_file():
         raise UserError(f"--run-dir {run_dir}: no config.json (expected the training run's directory)")
-    run = Path(run_dir) if run_dir is not None else run_dir_of(Path(source), model_dir)
     ok, reasons, verdict = status(model_dir)
     if not ok:
         raise UserError(f"{model_dir} is not promoted, so it is not published:\n  " + "\n  ".join(reasons))
+    run = Path(run_dir) if run_dir is not None else run_dir_of(Path(source), model_dir)
+    if run is None:
+        raise UserError(f"{source}: the training run's directory is unknown, and the lineage and cards are made "
+                        "from its records; give --run-dir RUN_DIR (the run.dir of workloads.train)")
+    if not license:
+        raise UserError("--license: give the model's licence as an SPDX id (e.g. Apache-2.0); the card needs it")
+    cards.hf_license(license)  # a bad id fails before anything is stored
     files = revision_files(model_dir)
     # status() compared the model files with the verdict; check again on what is about to be stored
     diff = modelfiles.differences(verdict["model"]["files"], {k: v for k, v in files.items()
                                                                if k in verdict["model"]["files"]})
     if diff:
         raise UserError(f"{model_dir}: the files changed while publishing: " + "; ".join(diff))
-    generated = {LINEAGE_FILE: (json.dumps(lineage.build(model_dir, run), indent=2, sort_keys=True) + "\n").encode()}
+    chain = lineage.build(model_dir, run)
+    meta = cards.metadata(repo, chain, license, list(languages), list(datasets), base_model)
+    card = render.model_card(report_data.load(run, model_dir), model_dir, meta,
+                             cards.card_sections(repo, chain, meta), title=repo)
+    generated = {LINEAGE_FILE: (json.dumps(chain, indent=2, sort_keys=True) + "\n").encode(),
+                 MODEL_CARD: card.encode(),
+                 cards.SUMMARY_FILE: cards.training_content_summary(repo, chain, meta, provider).encode()}
     uploaded = sum(store.put_blob(model_dir / rel, info["sha256"]) for rel, info in files.items()
                    if rel not in generated)
     for rel, data in generated.items():
@@ -93,7 +109,7 @@ def publish(source: str | Path, repo: str, store: Store, log: Callable[[str], No
         "source": str(model_dir.resolve()),
         "fingerprint": verdict["model"]["fingerprint"],
         "promotion_sha256": files[PROMOTION_FILE]["sha256"],
-        "lineage_head": json.loads(generated[LINEAGE_FILE])["head"],
+        "lineage_head": chain["head"],
         "run_dir": None if run is None else str(run.resolve()),
         "files": files,
     }
