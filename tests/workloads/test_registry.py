@@ -366,7 +366,11 @@ def test_the_ai_act_training_content_summary_has_the_templates_three_parts(regis
         "### 3.1 Respect of reservation of rights from the text and data mining exception or limitation",
         "### 3.2 Removal of illegal content", "### 3.3 Other information"]
     assert "provider: InfraTech Souveraine (tests)" in text and "languages: fr, en" in text
-    assert "corpus.jsonl" in text  # the run's source, uncategorised until its dataset record says
+    # the run's synthetic corpus, under the category its dataset record gives, with its licence
+    synthetic = text.split("### 2.5 Synthetic data\n")[1].split("###")[0]
+    assert "corpus.jsonl (licence CC0-1.0" in synthetic
+    assert "not applicable: generated" in text.split("### 3.1")[1].split("### 3.2")[0]
+    assert "email 0" not in text and "none found" in text.split("### 3.2")[1].split("### 3.3")[0]
 
 
 @pytest.mark.parametrize("spdx, expected", [

@@ -156,7 +156,10 @@ def training_content_summary(repo: str, lineage: dict, meta: dict, provider: Opt
     optouts = [f"- {s.get('location')}: {s['tdm_optout']}" for s in sources if s.get("tdm_optout")]
     out += optouts or ["Not recorded by the dataset records of this model."]
     out += ["", "### 3.2 Removal of illegal content", ""]
-    pii = [f"- {s.get('location')}: {s['pii']}" for s in sources if s.get("pii")]
+    pii = [f"- {s.get('location')}: personal data masked before tokenization (e-mail addresses, phone numbers, "
+           "IBANs, French social-security numbers): "
+           + (", ".join(f"{k} {v}" for k, v in sorted(s["pii"].items())) or "none found")
+           for s in sources if s.get("pii") is not None]
     out += pii or ["Not recorded by the dataset records of this model."]
     out += ["", "### 3.3 Other information", "",
             f"- dataset manifest sha256 `{_nr(data.get('manifest_sha256'))}`; lineage head `{lineage['head']}`", ""]

@@ -137,7 +137,8 @@ class Trainer:
         if self.d.is_main and not (where / MANIFEST).is_file():
             corpus = synthetic.write_jsonl(self.run_dir / "data-src" / "corpus.jsonl", syn.documents, self.cfg.run.seed)
             prepare([str(corpus)], str(where), vocab_size=syn.vocab_size, seq_len=self.cfg.train.seq_len,
-                    sequences_per_shard=syn.sequences_per_shard, log=self.log)
+                    sequences_per_shard=syn.sequences_per_shard, log=self.log,
+                    records=[synthetic.record(corpus, syn.documents, self.cfg.run.seed)], name="synthetic-fr-en")
         self.d.barrier()
         return str(where)
 
