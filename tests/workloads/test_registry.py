@@ -385,3 +385,16 @@ def test_spdx_ids_map_to_the_hubs_licence_ids(spdx, expected):
     from workloads.registry.cards import hf_license
 
     assert hf_license(spdx) == expected
+
+
+def test_a_range_request_resumes_a_download(registry, trained):
+    served, manifest = registry
+    whole = (trained / "export" / "model.safetensors").read_bytes()
+    req = urllib.request.Request(f"{served.url}/{NAME}/resolve/main/model.safetensors", headers={"Range": "bytes=100-"})
+    with urllib.request.urlopen(req) as r:
+        assert (r.status, r.headers["Content-Range"]) == (206, f"bytes 100-{len(whole) - 1}/{len(whole)}")
+        assert r.read() == whole[100:]
+    req = urllib.request.Request(f"{served.url}/{NAME}/resolve/main/model.safetensors", headers={"Range": "lines=1-"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    assert err.value.code == 416

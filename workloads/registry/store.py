@@ -133,19 +133,29 @@ class Store:
         A local store is hashed in place; an ``s3://`` store is downloaded to a temporary file,
         which the caller removes when it is not inside the store."""
         key = self.blob_key(sha256)
-        if self.remote:
+        digest = hashlib.sha256()
+        if self.remote:  # one pass: streamed from the store into the spool file, hashed on the way
             fd, tmp = tempfile.mkstemp(prefix="blob-", dir=spool_dir)
-            os.close(fd)
-            objectstore.client().download_file(*objectstore.split(self._uri(key)), tmp)
             path = Path(tmp)
+            try:
+                bucket, obj = objectstore.split(self._uri(key))
+                body = objectstore.client().get_object(Bucket=bucket, Key=obj)["Body"]
+            except Exception as exc:  # botocore NoSuchKey, or the local mapping's missing file
+                os.close(fd)
+                path.unlink(missing_ok=True)
+                raise CorruptObject(f"blob {sha256} cannot be read from the store: {exc}") from None
+            with os.fdopen(fd, "wb") as out:
+                while chunk := body.read(HASH_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            body.close()
         else:
             path = self._local(key)
             if not path.is_file():
                 raise CorruptObject(f"blob {sha256} is missing from the store")
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(HASH_CHUNK):
-                digest.update(chunk)
+            with open(path, "rb") as fh:
+                while chunk := fh.read(HASH_CHUNK):
+                    digest.update(chunk)
         actual_size = path.stat().st_size
         if digest.hexdigest() != sha256 or actual_size != size:
             if self.remote:
