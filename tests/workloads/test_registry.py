@@ -163,6 +163,13 @@ def test_writes_are_refused(registry):
     assert status == 405 and b"read-only" in body
 
 
+def test_a_non_ascii_file_name_gets_a_404_not_a_broken_connection(registry):
+    served, manifest = registry
+    status, headers, body = served.get(f"/{NAME}/resolve/main/mod%C3%A8le.bin")
+    assert (status, headers["X-Error-Code"]) == (404, "EntryNotFound")
+    assert "modèle.bin" in json.loads(body)["error"]
+
+
 def test_a_corrupted_blob_is_detected_and_not_served(trained, tmp_path):
     store = Store(str(tmp_path / "store"))
     manifest = publish(trained, NAME, store, log=lambda m: None, **CARD)

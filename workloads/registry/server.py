@@ -69,7 +69,8 @@ class RegistryHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _error(self, err: HubError) -> None:
-        headers = {"X-Error-Message": err.message.replace("\n", " ")}
+        # header values must be latin-1 (http.server): a non-ASCII path is escaped there, kept in the body
+        headers = {"X-Error-Message": err.message.replace("\n", " ").encode("ascii", "backslashreplace").decode()}
         if err.code:
             headers["X-Error-Code"] = err.code
         if err.commit:
@@ -77,6 +78,7 @@ class RegistryHandler(BaseHTTPRequestHandler):
         self._send_json(err.status, {"error": err.message}, headers)
 
     def _refuse_write(self) -> None:
+        self.close_connection = True  # the request body is not read: the connection cannot be reused
         self._error(HubError(405, None, "this registry is read-only; models are added with "
                                         "`python -m workloads.registry publish`"))
 
