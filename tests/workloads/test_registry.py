@@ -165,9 +165,9 @@ def test_writes_are_refused(registry):
 
 def test_a_non_ascii_file_name_gets_a_404_not_a_broken_connection(registry):
     served, manifest = registry
-    status, headers, body = served.get(f"/{NAME}/resolve/main/mod%C3%A8le.bin")
+    status, headers, body = served.get(f"/{NAME}/resolve/main/prix-%E2%82%AC.bin")
     assert (status, headers["X-Error-Code"]) == (404, "EntryNotFound")
-    assert "modèle.bin" in json.loads(body)["error"]
+    assert "prix-€.bin" in json.loads(body)["error"]
 
 
 def test_a_corrupted_blob_is_detected_and_not_served(trained, tmp_path):
