@@ -37,7 +37,8 @@ DATA_CARD = "README.md"
 
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 # French numbers (0X XX XX XX XX, +33 X XX XX XX XX) and other international ones (+CC then 8-13 digits)
-PHONE = re.compile(r"(?<![\w+])(?:(?:\+33\s?|0033\s?|0)[1-9](?:[\s.-]?\d{2}){4}|\+(?!33)\d{1,3}(?:[\s.-]?\d){8,13})(?!\w)")
+PHONE = re.compile(r"(?<![\w+])(?:(?:\+33\s?|0033\s?|0)[1-9](?:[\s.-]?\d{2}){4}"
+                   r"|\+(?!33)\d{1,3}(?:[\s.-]?\d){8,13})(?!\w)")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?\b")
 # NIR: sex, year, month (01-12, 20-42, 50-99 for special cases), département (2A/2B in Corsica), commune,
 # order, then the two-digit key = 97 - (number mod 97)
@@ -165,7 +166,8 @@ def data_card(manifest: dict, name: str) -> str:
              f"{totals.get('documents', 0):,} documents, {totals.get('tokens', 0):,} tokens in "
              f"{totals.get('shards', 0)} shard(s) of {manifest.get('seq_len')} tokens (`manifest.json`, with the "
              "sha256 of every shard).", "", "## Sources", "",
-             "| source | licence | origin | retrieved | category | sha256 | text-and-data-mining opt-outs | personal data masked |",
+             "| source | licence | origin | retrieved | category | sha256 | text-and-data-mining opt-outs "
+             "| personal data masked |",
              "|---|---|---|---|---|---|---|---|"]
     for s in sources:
         lic = s.get("license") or f"none: {s.get('unlicensed_reason') or 'no dataset record'}"

@@ -146,7 +146,8 @@ class RegistryHandler(BaseHTTPRequestHandler):
                     for path, info in sorted(m["files"].items())]
         return {"_id": m["commit"], "id": m["repo"], "modelId": m["repo"], "sha": m["commit"],
                 "private": False, "gated": False, "disabled": False, "downloads": 0, "likes": 0,
-                "lastModified": self._hub_time(m["published_at"]), "createdAt": self._hub_time(m["published_at"]), "tags": [],
+                "lastModified": self._hub_time(m["published_at"]), "createdAt": self._hub_time(m["published_at"]),
+                "tags": [],
                 "library_name": "transformers", "siblings": siblings}
 
     def _tree(self, m: dict, under: str, recursive: bool) -> None:

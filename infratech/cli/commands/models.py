@@ -37,8 +37,8 @@ def _line(rec: dict) -> list[str]:
                 f"{len(srcs)} source(s): " + ", ".join(str(s.get('location')) for s in srcs)]
     if kind == "training-run":
         return [f"recipe {rec.get('recipe')}, config sha256 {rec.get('config_sha256')}",
-                f"git commit {rec.get('git_commit') or 'not recorded'}" + (" (uncommitted changes)" if rec.get("git_dirty")
-                                                                            else ""),
+                f"git commit {rec.get('git_commit') or 'not recorded'}"
+                + (" (uncommitted changes)" if rec.get("git_dirty") else ""),
                 f"image {rec.get('image_digest') or 'not recorded'}",
                 f"world size {rec.get('world_size')} on {rec.get('device')}, {rec.get('steps')} steps, "
                 f"{rec.get('tokens_seen')} tokens seen, {rec.get('device_hours')} device-hours "
@@ -92,7 +92,8 @@ def run(args, project=None) -> int:
     else:
         print(f"{repo}@{commit} (published {manifest['published_at']})")
         for rec in lineage["records"]:
-            print(f"\n{rec['kind']}  sha256 {rec['sha256']}" + (f"  <- {rec['previous'][:12]}…" if rec["previous"] else ""))
+            back = f"  <- {rec['previous'][:12]}…" if rec["previous"] else ""
+            print(f"\n{rec['kind']}  sha256 {rec['sha256']}{back}")
             for line in _line(rec):
                 print(f"  {line}")
         print("\nchain: " + ("intact" if not problems else "BROKEN\n  " + "\n  ".join(problems)))
