@@ -15,6 +15,8 @@
     infratech kubeconfig STACK --team T [--out FILE] [--deployed] [--token-for MEMBER]
                                       a kubeconfig for a team's members, no admin secret (docs/access.md)
     infratech catalog [--provider P] [--region R]   flavours and EUR prices
+    infratech models show ORG/NAME[:REVISION] --store URL
+                                      a registry model's lineage, checked (docs/registry.md)
     infratech cost compare --gpu-model H100 [--gpus-per-node N] [--nodes N] [--hours H] [--json]
                                       every offer meeting a GPU need, cheapest total first (docs/costs.md)
 
@@ -34,7 +36,7 @@ from typing import Optional, Sequence
 
 from ..config import StackConfigError
 from ..exits import DEFAULT_STACK, EXIT_BAD_INPUT, EXIT_TOOL
-from .commands import access, catalog, cost, deploy as deploy_commands, e2e, images, inventory, plan
+from .commands import access, catalog, cost, deploy as deploy_commands, e2e, images, inventory, models, plan
 from .deploy import DeployError, PulumiCliMissing
 from .errors import BadFlag
 from .stacks import StackFileError, find_project
@@ -45,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="infratech", description="Sovereign GPU cloud on French providers.")
     p.add_argument("--project-dir", type=Path, default=None, help="directory holding Pulumi.yaml (default: search upwards from cwd)")
     sub = p.add_subparsers(dest="command", required=True)
-    for commands in (plan, deploy_commands, inventory, catalog, cost, access, images, e2e):
+    for commands in (plan, deploy_commands, inventory, catalog, cost, access, images, e2e, models):
         commands.add(sub)
     submit_cli.add_commands(sub, DEFAULT_STACK)
     return p

@@ -82,8 +82,10 @@ TRAIN_SCRIPT = """set -eu
 python -m workloads.data synthetic --output /work/corpus/train.jsonl --documents 400 --seed 0
 python -m workloads.data synthetic --output /work/corpus/heldout.jsonl --documents 60 --seed 1
 python -m workloads.data prepare --input /work/corpus/train.jsonl --output /work/data/train --vocab-size 512 \
+  --records /work/corpus/train.jsonl.records.yaml \
   --seq-len 128 --sequences-per-shard 256
 python -m workloads.data prepare --input /work/corpus/heldout.jsonl --output /work/data/heldout \
+  --records /work/corpus/heldout.jsonl.records.yaml \
   --tokenizer /work/data/train/tokenizer --seq-len 128 --sequences-per-shard 64
 OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 1 -m workloads.train --recipe debug_tiny \
   run.dir=/work/run data.path=/work/data/train train.steps=6 checkpoint.every=3 export.at_end=false train.device=cpu

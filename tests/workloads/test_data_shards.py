@@ -138,7 +138,8 @@ def test_bad_inputs_are_explained(tmp_path):
     (tmp_path / "x.csv").write_text("a")
     with pytest.raises(UserError, match=r"unsupported file type; allowed: \.txt"):
         discover([str(tmp_path / "x.csv")])
-    assert data_main(["prepare", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")]) == 2
+    assert data_main(["prepare", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o"),
+                      "--unlicensed", "test input"]) == 2
 
 
 def test_an_existing_tokenizer_directory_gives_the_same_shards(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+from collections import Counter
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -13,7 +14,8 @@ from .. import objectstore
 from ..errors import UserError
 from . import shards as sh
 from . import tokenizer as tk
-from .sources import discover, iter_corpus
+from . import records as rec_mod
+from .sources import SourceFile, discover, iter_documents
 
 
 def prepare(
@@ -27,6 +29,8 @@ def prepare(
     text_field: str = "text",
     tokenizer_train_docs: Optional[int] = None,
     log: Callable[[str], None] = print,
+    records: Optional[list[dict]] = None,
+    name: Optional[str] = None,
 ) -> dict:
     """Prepare a dataset at ``output`` (local directory or ``s3://`` prefix); returns the manifest.
 
@@ -35,6 +39,20 @@ def prepare(
     streaming pass; ``tokenizer_train_docs`` caps the documents it sees).
     """
     sources = discover(inputs)
+    # each input's dataset record (licence, origin, ...): refused before any work when one is missing
+    described = {s.location: {**s.describe(), **_record_fields(s, records)} for s in sources}
+    pii: dict[str, Counter] = {s.location: Counter() for s in sources}
+
+    def masked(source: SourceFile, count: bool):
+        for doc in iter_documents(source, text_field):
+            text, found = rec_mod.mask(doc)
+            if count:
+                pii[source.location].update(found)
+            yield text
+
+    def corpus(count: bool):
+        for source in sources:
+            yield from masked(source, count)
     remote = objectstore.is_remote(output)
     if remote:
         if objectstore.exists(objectstore.join(output, sh.MANIFEST)):
@@ -56,7 +74,7 @@ def prepare(
         tok.save_pretrained(str(tok_dir))
         tok_info = {"source": str(tokenizer), "trained": False}
     else:
-        docs = iter_corpus(sources, text_field)
+        docs = corpus(count=False)
         if tokenizer_train_docs:
             docs = itertools.islice(docs, tokenizer_train_docs)
         tok = tk.train_bpe(docs, vocab_size, tok_dir)
@@ -72,8 +90,13 @@ def prepare(
         log(f"prepare: {entry['file']} {entry['sequences']} sequences, {entry['documents']} documents")
 
     writer = sh.ShardWriter(work, seq_len, sequences_per_shard, encoder.vocab_size, on_shard=ship)
-    for ids in encoder.encode(iter_corpus(sources, text_field)):
-        writer.add(ids)
+    for source in sources:
+        tokens = 0
+        for ids in encoder.encode(masked(source, count=True)):
+            writer.add(ids)
+            tokens += len(ids)
+        described[source.location].update(tokens=tokens, sha256=_sha256(source),
+                                          pii=dict(sorted(pii[source.location].items())))
     totals = writer.close()
     if not totals["sequences"]:
         raise UserError(f"the corpus ({totals['documents']} documents, {totals['dropped_tail_tokens']} tokens) "
@@ -88,12 +111,16 @@ def prepare(
         "document_layout": "[BOS] text [EOS], concatenated, cut into rows of seq_len",
         "tokenizer": {"dir": sh.TOKENIZER_DIR, "sha256": tk.fingerprint(tok_dir), **tok_info},
         "text_field": text_field,
-        "sources": [s.describe() for s in sources],
+        "sources": [described[s.location] for s in sources],
+        "pii": {"kinds": sorted(rec_mod.MASKS), "masked": dict(sorted(sum(pii.values(), Counter()).items()))},
         "totals": totals,
         "shards": writer.shards,
     }
+    (work / rec_mod.DATA_CARD).write_text(rec_mod.data_card(manifest, name or Path(str(output).rstrip("/")).name),
+                                          encoding="utf-8")
     if remote:
         objectstore.upload_dir(tok_dir, objectstore.join(output, sh.TOKENIZER_DIR))
+        objectstore.upload(work / rec_mod.DATA_CARD, objectstore.join(output, rec_mod.DATA_CARD))
         sh.write_manifest(work, manifest)
         objectstore.upload(work / sh.MANIFEST, objectstore.join(output, sh.MANIFEST))
         shutil.rmtree(work, ignore_errors=True)
@@ -102,3 +129,25 @@ def prepare(
     log(f"prepare: {totals['documents']:,} documents -> {totals['sequences']:,} sequences of {seq_len} "
         f"tokens in {totals['shards']} shard(s); {totals['dropped_tail_tokens']} tail tokens dropped")
     return manifest
+
+
+def _record_fields(source: SourceFile, records: Optional[list[dict]]) -> dict:
+    if records is None:  # a library call without records (tests, the synthetic corpus): said so in the card
+        return {"license": None, "unlicensed_reason": "no dataset record given"}
+    rec = rec_mod.record_for(source.location, records)
+    return {k: rec[k] for k in ("license", "origin", "retrieved", "category", "tdm_optout", "unlicensed_reason")}
+
+
+def _sha256(source: SourceFile) -> str:
+    import hashlib
+
+    from ..files import HASH_CHUNK, sha256_file
+
+    if not objectstore.is_remote(source.location):
+        return sha256_file(source.location)
+    digest = hashlib.sha256()
+    bucket, key = objectstore.split(source.location)
+    body = objectstore.client().get_object(Bucket=bucket, Key=key)["Body"]
+    while chunk := body.read(HASH_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()

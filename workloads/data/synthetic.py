@@ -46,3 +46,22 @@ def write_jsonl(path: str | Path, count: int, seed: int = 0) -> Path:
         for i, text in enumerate(documents(count, seed)):
             fh.write(json.dumps({"id": i, "text": text}, ensure_ascii=False) + "\n")
     return path
+
+
+def record(path: str | Path, count: int, seed: int) -> dict:
+    """The dataset record of a corpus written here: generated text, dedicated to the public domain."""
+    return {"match": str(path), "license": "CC0-1.0", "category": "synthetic",
+            "origin": f"workloads.data.synthetic (seed {seed}, {count} documents)", "retrieved": None,
+            "tdm_optout": "not applicable: generated from word lists, no third-party content",
+            "unlicensed_reason": None}
+
+
+def write_records(path: str | Path, count: int, seed: int) -> Path:
+    """``<corpus>.records.yaml`` beside the corpus, for ``workloads.data prepare --records``."""
+    import yaml
+
+    out = Path(f"{path}.records.yaml")
+    rec = record(Path(path).name, count, seed)
+    out.write_text(yaml.safe_dump({"sources": [{k: v for k, v in rec.items() if v is not None}]}, sort_keys=False),
+                   encoding="utf-8")
+    return out

@@ -122,10 +122,10 @@ def prepare(work: Path, py: str) -> tuple[Path, Path]:
               "--documents", str(docs), "--seed", str(seed)], logs)
     if not (train / "manifest.json").is_file():
         _run([py, "-m", "workloads.data", "prepare", "--input", str(work / "corpus" / "train.jsonl"), "--output",
-              str(train), "--vocab-size", "512", "--seq-len", "128", "--sequences-per-shard", "256"], logs)
+              str(train), "--records", str(work / "corpus" / "train.jsonl.records.yaml"), "--vocab-size", "512", "--seq-len", "128", "--sequences-per-shard", "256"], logs)
     if not (heldout / "manifest.json").is_file():
         _run([py, "-m", "workloads.data", "prepare", "--input", str(work / "corpus" / "heldout.jsonl"), "--output",
-              str(heldout), "--tokenizer", str(train / "tokenizer"), "--seq-len", "128",
+              str(heldout), "--records", str(work / "corpus" / "heldout.jsonl.records.yaml"), "--tokenizer", str(train / "tokenizer"), "--seq-len", "128",
               "--sequences-per-shard", "64"], logs)
     sizes = [json.loads((d / "manifest.json").read_text())["totals"] for d in (train, heldout)]
     _stage("data", f"{sizes[0]['sequences']} training and {sizes[1]['sequences']} held-out sequences of 128 tokens "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..eval import REPORT_FILE as EVAL_REPORT, RESULTS_DIR
 from ..progress import duration
@@ -93,13 +93,21 @@ def report(run: Run, figures: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def model_card(run: Run, model_dir: Path) -> str:
-    """A Hugging Face model card (README.md with its YAML header) that links the report."""
+def model_card(run: Run, model_dir: Path, metadata: Optional[dict] = None, sections: Sequence[str] = (),
+               title: Optional[str] = None) -> str:
+    """A Hugging Face model card (README.md with its YAML header) that links the report.
+
+    ``metadata`` adds to the YAML header (the registry's licence, languages, datasets, base model and
+    ``model-index``, workloads.registry.cards); ``sections`` are Markdown lines appended after it."""
+    import yaml
+
     results = run.results or {}
     name = (run.config.get("run") or {}).get("name", run.run_dir.name)
     last = run.steps[-1]
-    lines = ["---", "library_name: transformers", "pipeline_tag: text-generation", "tags: [llama, infratech]", "---", "",
-             f"# {model_dir.name}", "",
+    header = {"library_name": "transformers", "pipeline_tag": "text-generation", "tags": ["llama", "infratech"],
+              **(metadata or {})}
+    lines = ["---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip("\n"), "---", "",
+             f"# {title or model_dir.name}", "",
              f"A Llama-architecture model trained by run `{name}` to step {last['step']} "
              f"({last['tokens_seen']:,} tokens), final training loss {last['loss']:.4f}.", ""]
     if results:
@@ -111,5 +119,5 @@ def model_card(run: Run, model_dir: Path) -> str:
     lines += ["", f"Training and evaluation report, with its curves: [{REPORT_DIR}/{REPORT_FILE}]({REPORT_DIR}/{REPORT_FILE})."]
     if (model_dir / RESULTS_DIR / EVAL_REPORT).is_file():
         lines.append(f"Evaluation evidence: [{RESULTS_DIR}/{EVAL_REPORT}]({RESULTS_DIR}/{EVAL_REPORT}).")
-    lines.append("")
+    lines += [*sections, ""]
     return "\n".join(lines)

@@ -105,6 +105,30 @@ class Trainer:
                          + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items()))
         path.write_text(self.cfg.to_json())
 
+    def _write_environment(self, ds) -> None:
+        """``environment.json``: what the lineage of a published model needs and only the run knows
+        (the code's git commit, the image digest, the world size, the dataset it read)."""
+        import subprocess
+
+        commit, dirty = os.environ.get("INFRATECH_GIT_COMMIT") or None, None
+        if commit is None:
+            src = Path(__file__).resolve().parents[2]
+            try:
+                head = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                      timeout=10)
+                if head.returncode == 0:
+                    commit = head.stdout.strip()
+                    st = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+                                        capture_output=True, text=True, timeout=10)
+                    dirty = bool(st.stdout.strip()) if st.returncode == 0 else None
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        env = {"git_commit": commit, "git_dirty": dirty,
+               "image_digest": os.environ.get("INFRATECH_IMAGE_DIGEST") or None,
+               "world_size": self.d.world, "device": str(self.d.device), "torch": torch.__version__,
+               "dataset": {"location": self._dataset_location(), "manifest_sha256": ds.sha256}}
+        (self.run_dir / "environment.json").write_text(json.dumps(env, indent=2, sort_keys=True) + "\n")
+
     def _dataset_location(self) -> str:
         if self.cfg.data.path:
             return self.cfg.data.path
@@ -113,7 +137,8 @@ class Trainer:
         if self.d.is_main and not (where / MANIFEST).is_file():
             corpus = synthetic.write_jsonl(self.run_dir / "data-src" / "corpus.jsonl", syn.documents, self.cfg.run.seed)
             prepare([str(corpus)], str(where), vocab_size=syn.vocab_size, seq_len=self.cfg.train.seq_len,
-                    sequences_per_shard=syn.sequences_per_shard, log=self.log)
+                    sequences_per_shard=syn.sequences_per_shard, log=self.log,
+                    records=[synthetic.record(corpus, syn.documents, self.cfg.run.seed)], name="synthetic-fr-en")
         self.d.barrier()
         return str(where)
 
@@ -161,6 +186,8 @@ class Trainer:
         accum = cfg.train.accumulation(d.world)  # a global batch these processes cannot make fails now
         ds = self._open_data()
         self.log(f"data: {len(ds):,} sequences of {ds.seq_len} tokens, manifest sha256 {ds.sha256[:16]}…")
+        if d.is_main:
+            self._write_environment(ds)
         model = mdl.build(cfg, d, self.log)
         opt, sched = optim.build(model, cfg.train, d.device)
         batches = Batches(ds, cfg.run.seed, cfg.train.micro_batch_size, accum, d.rank, d.world)
