@@ -126,7 +126,7 @@ class Trainer:
         env = {"git_commit": commit, "git_dirty": dirty,
                "image_digest": os.environ.get("INFRATECH_IMAGE_DIGEST") or None,
                "world_size": self.d.world, "device": str(self.d.device), "torch": torch.__version__,
-               "dataset": {"location": self._dataset_location(), "manifest_sha256": ds.sha256}}
+               "dataset": {"location": self.data_location, "manifest_sha256": ds.sha256}}
         (self.run_dir / "environment.json").write_text(json.dumps(env, indent=2, sort_keys=True) + "\n")
 
     def _dataset_location(self) -> str:
@@ -143,7 +143,8 @@ class Trainer:
         return str(where)
 
     def _open_data(self) -> PackedDataset:
-        location = self._dataset_location()
+        # every rank makes the same calls (a barrier inside): written down once, for the run's records
+        location = self.data_location = self._dataset_location()
         cache = self.cfg.data.cache_dir or self.run_dir / "data-cache"
         ds = PackedDataset(location, cache_dir=cache, verify=self.cfg.data.verify)
         if ds.seq_len != self.cfg.train.seq_len:
