@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from infratech.cli.app import main
-from infratech.cli.mirror import inventory, table
+from infratech.cli.mirror import inventory
+from infratech.mirror import table
 from infratech.program.platform.charts import PINS
 import upstream
 

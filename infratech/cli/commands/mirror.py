@@ -1,7 +1,7 @@
 """``infratech mirror list STACK [--json]``: every image, chart and node package the stack pulls.
 
 Offline: derived from the offline plan (no cloud, no registry) and the table of chart images
-(infratech/cli/mirror/table.py). See docs/supply-chain.md.
+(infratech/mirror/table.py). See docs/supply-chain.md.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ import yaml
 from ...config.common import SELF_BUILT_PROVIDERS
 from ...program.platform.charts import PINS
 from ..plan.runtime import Recording
-from . import table
+from ...mirror import table
+from ...mirror.refs import get, resolve
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 BUNDLED_CHARTS = ("llm-train", "llm-eval", "llm-serve")
@@ -53,37 +54,12 @@ class Inventory:
         }
 
 
-def get(values: Any, dotted: str) -> Any:
-    for key in dotted.split("."):
-        if not isinstance(values, dict) or key not in values:
-            return None
-        values = values[key]
-    return values
-
-
 def _enabled(node: table.ImageNode, values: dict) -> bool:
     if node.when is None:
         return True
     flag, default = node.when
     value = get(values, flag)
     return default if value is None else bool(value)
-
-
-def resolve(node: table.ImageNode, app_version: str, override: Any = None) -> str:
-    """The reference a chart renders for an image node, our override (the values at its path) on top."""
-    if node.style == "string":
-        return override if isinstance(override, str) and override else node.fields["value"]
-    f = {**node.fields, **{k: v for k, v in (override or {}).items() if isinstance(v, str) and v}}
-    if node.style == "nvidia":
-        return f"{f['repository']}/{f['image']}:{f.get('version') or app_version}"
-    tag = f.get("tag") or app_version
-    if node.style == "registry":
-        return f"{f['registry']}/{f['repository']}:{tag}"
-    if node.style == "repo":
-        return f"{f['repository']}:{tag}"
-    if node.style == "certmgr":
-        return f"{f.get('repository') or 'quay.io/jetstack/' + f['name']}:{tag}"
-    raise ValueError(f"unknown image style {node.style!r}")
 
 
 def _chart_key(chart: str) -> str:
@@ -95,7 +71,7 @@ def chart_images(key: str, version: str, values: dict) -> list[tuple[str, str]]:
     entry = table.CHARTS.get(key)
     if entry is None or entry.version != version:
         known = entry.version if entry else "none"
-        raise MirrorTableError(f"chart {key} {version}: infratech/cli/mirror/table.py knows its images at {known}; "
+        raise MirrorTableError(f"chart {key} {version}: infratech/mirror/table.py knows its images at {known}; "
                                "record the images of the new version there (from its values.yaml)")
     out = []
     for node in entry.nodes:
