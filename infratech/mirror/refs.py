@@ -7,10 +7,18 @@ kube-prometheus-stack's ``global.imageRegistry`` has: prometheus-community/helm-
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Optional
 
 from . import table
+
+
+def _copy(value: Any) -> Any:
+    """A copy of the mappings and lists; the leaves (Pulumi outputs among them) are shared."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 def get(values: Any, dotted: str) -> Any:
@@ -82,7 +90,7 @@ def mirror_values(chart: str, version: str, values: dict, registry: str, prefix:
     """The chart's values with every image the table knows set, explicitly, to its mirrored
     reference (our own overrides kept, then mirrored); a copy, the input is left alone."""
     entry = table.CHARTS.get(chart)
-    out = copy.deepcopy(values)
+    out = _copy(values)
     if entry is None or entry.version != version:
         return out  # the inventory refuses this case by name; the policy rule flags what stays upstream
     nodes = [(n, n.path) for n in entry.nodes]

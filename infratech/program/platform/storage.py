@@ -150,7 +150,7 @@ class Storage(pulumi.ComponentResource):
         values = csi_s3_values(cluster)
         self.datasets_claims: dict[str, str] = {}
         if values is not None:
-            csi_s3 = release(PINS["csi-s3"], values, child_opts(self, provider))
+            csi_s3 = release(PINS["csi-s3"], values, child_opts(self, provider), mirror=cfg.mirror)
             self.classes.append(DATASETS_CLASS)
             bucket = values["storageClass"]["singleBucket"]
             for team, ns in sorted((team_namespaces or {}).items()):
