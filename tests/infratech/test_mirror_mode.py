@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from infratech.cli.app import main
+from infratech.cli.commands.mirror import _inventory
 from infratech.cli.mirror.inventory import platform_phase_overrides
 from infratech.cli.plan import policy_verdicts, record
 from infratech.cli.stacks import find_project, stack_config
@@ -126,3 +127,11 @@ def test_a_bad_mirror_is_refused_with_exit_2(tmp_path, capsys):
     assert main(["--project-dir", str(tmp_path), "mirror", "list", "bad"]) == 2
     err = capsys.readouterr().err
     assert "mirror.registry" in err and "remove the scheme" in err
+
+
+def test_the_list_of_a_mirrored_stack_names_the_originals(tmp_path):
+    """What to copy into the mirror: the same list with or without ``mirror:`` set."""
+    plain = _inventory(PROJECT, "ovh-gra11-slurm").to_json()
+    mirrored = _inventory(_mirror_project(tmp_path), "ovh-gra11-slurm").to_json()
+    assert [i["ref"] for i in mirrored["images"]] == [i["ref"] for i in plain["images"]]
+    assert mirrored["charts"] == plain["charts"]

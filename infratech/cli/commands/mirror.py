@@ -44,7 +44,7 @@ def add(sub) -> None:
 def _inventory(project, stack):
     cfg = stack_config(project, stack)
     rec = _plan.record(project, stack, secret_overrides=inventory.platform_phase_overrides(cfg))
-    return inventory.collect(rec, project.root, cfg.provider)
+    return inventory.collect(rec, project.root, cfg.provider, mirror_base=cfg.mirror.base if cfg.mirror else None)
 
 
 def run_list(args, project) -> int:

@@ -114,7 +114,10 @@ def bundled_chart_images(root: Path) -> list[tuple[str, str]]:
     return out
 
 
-def collect(rec: Recording, root: Path, provider: str, rke2_version: Optional[str] = None) -> Inventory:
+def collect(rec: Recording, root: Path, provider: str, rke2_version: Optional[str] = None,
+            mirror_base: Optional[str] = None) -> Inventory:
+    """``mirror_base``: the stack's ``registry/prefix/`` where it has ``mirror:``; the list names
+    the originals (what to copy into the mirror), not the mirror's copies."""
     found: dict[str, set[str]] = {}
     charts = []
     unlisted = []
@@ -124,7 +127,9 @@ def collect(rec: Recording, root: Path, provider: str, rke2_version: Optional[st
             version = r.inputs.get("version", "")
             pin = PINS.get(key)
             repo = (r.inputs.get("repositoryOpts") or {}).get("repo")
-            charts.append({"name": key, "chart": r.inputs.get("chart"), "repository": repo, "version": version,
+            # the publisher's source, also where the stack's charts come from a mirror
+            charts.append({"name": key, "chart": pin.chart if pin else r.inputs.get("chart"),
+                           "repository": pin.repo if pin else repo, "version": version,
                            "namespace": pin.namespace if pin else r.inputs.get("namespace")})
             for ref, path in chart_images(key, version, r.inputs.get("values") or {}):
                 found.setdefault(ref, set()).add(f"{key} {path}")
@@ -143,6 +148,11 @@ def collect(rec: Recording, root: Path, provider: str, rke2_version: Optional[st
         for artifact in table.RKE2_ARTIFACTS:
             packages.append({"kind": "rke2", "url": table.RKE2_RELEASES.format(version=version) + artifact.format(arch="amd64"),
                              "for": "rke2_node"})
+    if mirror_base:
+        original: dict[str, set[str]] = {}
+        for ref, src in found.items():
+            original.setdefault(ref[len(mirror_base):] if ref.startswith(mirror_base) else ref, set()).update(src)
+        found = original
     images = [Image(ref, tuple(sorted(src))) for ref, src in sorted(found.items())]
     charts.sort(key=lambda c: c["name"])
     return Inventory(rec.stack, images, charts, packages, unlisted)
