@@ -37,11 +37,11 @@ def _blob(layout: Path, data: bytes) -> dict:
     return {"digest": f"sha256:{digest}", "size": len(data)}
 
 
-def _image(layout: Path, content: str, arch: str) -> dict:
-    """A one-layer image whose one file says ``content``; its manifest's descriptor."""
+def _image(layout: Path, content: str, arch: str, payload: bytes = b"") -> dict:
+    """A one-layer image whose one file says ``content`` (then ``payload``); its manifest's descriptor."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
-        data = content.encode()
+        data = content.encode() + payload
         info = tarfile.TarInfo("etc/image-name")
         info.size, info.mtime = len(data), 0
         tar.addfile(info, io.BytesIO(data))
@@ -57,18 +57,19 @@ def _image(layout: Path, content: str, arch: str) -> dict:
             "platform": {"architecture": arch, "os": "linux"}}
 
 
-def write_layout(root: Path, ref: str, multi_arch: bool = False) -> str:
-    """The OCI layout of ``ref`` at ``root/<host>/<path>`` (tag as its reference); its top digest."""
+def write_layout(root: Path, ref: str, multi_arch: bool = False, payload: bytes = b"") -> str:
+    """The OCI layout of ``ref`` at ``root/<host>/<path>`` (tag as its reference); its top digest.
+    ``payload``: bytes added to the layer (benchmarks/mirror_sync.py sizes the images with it)."""
     name, _, tag = ref.rpartition(":")
     layout = root / name
     layout.mkdir(parents=True, exist_ok=True)
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     if multi_arch:
         index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                            "manifests": [_image(layout, ref, "amd64"), _image(layout, ref, "arm64")]}).encode()
+                            "manifests": [_image(layout, ref, "amd64", payload), _image(layout, ref, "arm64", payload)]}).encode()
         top = {"mediaType": "application/vnd.oci.image.index.v1+json", **_blob(layout, index)}
     else:
-        top = {k: v for k, v in _image(layout, ref, "amd64").items() if k != "platform"}
+        top = {k: v for k, v in _image(layout, ref, "amd64", payload).items() if k != "platform"}
     top["annotations"] = {"org.opencontainers.image.ref.name": tag}
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
     return top["digest"]
@@ -187,3 +188,23 @@ def test_to_dir_then_from_dir_carries_the_images_on_a_disk(registry, layouts, tm
 def test_a_registry_given_as_a_url_is_refused(capsys):
     assert main(["mirror", "sync", STACK, "--to", "https://registry.example.fr/"]) == 2
     assert "no scheme" in capsys.readouterr().err
+
+
+def test_without_to_the_stacks_mirror_is_the_destination(registry, layouts, tmp_path, capsys):
+    source, digests = layouts
+    project = tmp_path / "project"
+    (project / "stacks").mkdir(parents=True)
+    shutil.copy(PROJECT.root / "Pulumi.yaml", project / "Pulumi.yaml")
+    text = PROJECT.stack_file(STACK).read_text(encoding="utf-8")
+    (project / "stacks" / f"Pulumi.{STACK}.yaml").write_text(
+        text.rstrip("\n") + f"\n  infratech:mirror:\n    registry: {registry}\n    prefix: sovereign\n", encoding="utf-8")
+    (project / "__main__.py").write_text((PROJECT.root / "__main__.py").read_text(encoding="utf-8"), encoding="utf-8")
+    for shared in ("charts", "roles"):  # the bundled charts' images and the node roles' versions
+        (project / shared).symlink_to(PROJECT.root / shared)
+    args = ["--project-dir", str(project), "mirror", "sync", STACK, "--from-dir", str(source), "--no-tls-verify", "--retries", "0"]
+    assert main(args) == 0
+    assert f"{len(digests)} copied" in capsys.readouterr().out
+    assert _remote_digest(f"{registry}/sovereign/{MULTI_ARCH}") == digests[MULTI_ARCH]
+    assert (project / "build" / "mirror" / f"{STACK}.lock.json").is_file()
+    assert main(["mirror", "sync", STACK]) == 2  # the shipped stack has no mirror: and no --to is given
+    assert "has no mirror: settings" in capsys.readouterr().err

@@ -30,8 +30,9 @@ def add(sub) -> None:
     ls.set_defaults(run=run_list)
     sy = msub.add_parser("sync", help="copy every image of the stack to a registry or to OCI layouts (skopeo, digests preserved)")
     sy.add_argument("stack")
-    where = sy.add_mutually_exclusive_group(required=True)
-    where.add_argument("--to", metavar="REGISTRY[/PREFIX]", help="a registry (host[:port], no scheme) and path prefix")
+    where = sy.add_mutually_exclusive_group()
+    where.add_argument("--to", metavar="REGISTRY[/PREFIX]",
+                       help="a registry (host[:port], no scheme) and path prefix (default: the stack's mirror.registry/prefix)")
     where.add_argument("--to-dir", type=Path, metavar="DIR", help="OCI layouts under DIR/<host>/<path>, to carry on a disk")
     sy.add_argument("--from-dir", type=Path, metavar="DIR", help="copy from the OCI layouts a --to-dir wrote, not from upstream")
     sy.add_argument("--lock", type=Path, default=None, help="image -> digest lock (default: <project>/build/mirror/STACK.lock.json)")
@@ -84,6 +85,12 @@ def run_sync(args, project) -> int:
     except inventory.MirrorTableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.to is None and args.to_dir is None:
+        cfg = stack_config(project, args.stack)
+        if cfg.mirror is None:
+            print(f"error: stack {args.stack} has no mirror: settings; give --to REGISTRY[/PREFIX] or --to-dir DIR", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        args.to = cfg.mirror.base.rstrip("/")
     lock = args.lock or project.root / "build" / "mirror" / f"{args.stack}.lock.json"
     progress = Progress(f"mirror sync {args.stack}")
     try:

@@ -129,6 +129,7 @@ def sync(images: list[str], lock_path: Path, *, to: Optional[str] = None, to_dir
     progress = progress or Progress("mirror sync")
     lock = read_lock(lock_path)
     result = Result()
+    lock_path.parent.mkdir(parents=True, exist_ok=True)  # skopeo writes the digest file beside the lock
     digest_file = lock_path.with_suffix(".digest")
     with progress.phase("copy", total=len(images)):
         for i, ref in enumerate(images, 1):
