@@ -14,6 +14,8 @@
     infratech images push STACK       the images `make images` built, to the stack's registry (docs/images.md)
     infratech mirror list STACK [--json]
                                       every image, chart and node package the stack pulls (docs/supply-chain.md)
+    infratech mirror sync STACK [--to REGISTRY[/PREFIX] | --to-dir DIR] [--from-dir DIR] [--lock FILE]
+                                      those images copied (skopeo, digests kept), a lock file written
     infratech kubeconfig STACK --team T [--out FILE] [--deployed] [--token-for MEMBER]
                                       a kubeconfig for a team's members, no admin secret (docs/access.md)
     infratech catalog [--provider P] [--region R]   flavours and EUR prices
