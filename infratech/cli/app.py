@@ -12,6 +12,10 @@
     infratech jobs list|status|logs|watch|cancel [NAME] [-n NS | --team T]
                                       a team's jobs as Kueue sees them, their pods and logs; watch: until it ends
     infratech images push STACK       the images `make images` built, to the stack's registry (docs/images.md)
+    infratech mirror list STACK [--json]
+                                      every image, chart and node package the stack pulls (docs/supply-chain.md)
+    infratech mirror sync STACK [--to REGISTRY[/PREFIX] | --to-dir DIR] [--from-dir DIR] [--lock FILE]
+                                      those images copied (skopeo, digests kept), a lock file written
     infratech kubeconfig STACK --team T [--out FILE] [--deployed] [--token-for MEMBER]
                                       a kubeconfig for a team's members, no admin secret (docs/access.md)
     infratech catalog [--provider P] [--region R]   flavours and EUR prices
@@ -36,7 +40,7 @@ from typing import Optional, Sequence
 
 from ..config import StackConfigError
 from ..exits import DEFAULT_STACK, EXIT_BAD_INPUT, EXIT_TOOL
-from .commands import access, catalog, cost, deploy as deploy_commands, e2e, images, inventory, models, plan
+from .commands import access, catalog, cost, deploy as deploy_commands, e2e, images, inventory, mirror, models, plan
 from .deploy import DeployError, PulumiCliMissing
 from .errors import BadFlag
 from .stacks import StackFileError, find_project
@@ -47,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="infratech", description="Sovereign GPU cloud on French providers.")
     p.add_argument("--project-dir", type=Path, default=None, help="directory holding Pulumi.yaml (default: search upwards from cwd)")
     sub = p.add_subparsers(dest="command", required=True)
-    for commands in (plan, deploy_commands, inventory, catalog, cost, access, images, e2e, models):
+    for commands in (plan, deploy_commands, inventory, catalog, cost, access, images, mirror, e2e, models):
         commands.add(sub)
     submit_cli.add_commands(sub, DEFAULT_STACK)
     return p

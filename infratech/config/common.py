@@ -17,7 +17,7 @@ SELF_BUILT_PROVIDERS = ("outscale", "baremetal")  # machines made into an RKE2 c
 PROVIDER_TITLES = {"ovh": "OVHcloud", "scaleway": "Scaleway", "outscale": "3DS Outscale", "existing": "an existing cluster",
                    "baremetal": "bare-metal servers"}
 # stack keys that hold a credential: accepted only as Pulumi secrets (`pulumi config set --secret`)
-SECRET_KEYS = ("kubeconfig", "object_store_access_key_id", "object_store_secret_access_key")
+SECRET_KEYS = ("kubeconfig", "object_store_access_key_id", "object_store_secret_access_key", "mirror_password")
 RESERVED_LABEL_PREFIX = "infratech.io/"
 GPU_TAINT_KEY = "nvidia.com/gpu"
 # on the nodes of pools with role slurm: only Slurm's own pods (slurmd) tolerate it (docs/slurm.md)

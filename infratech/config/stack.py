@@ -14,6 +14,7 @@ from .providers import ExistingSettings, OvhSettings, ScalewaySettings, _ovh_pla
 from .selfbuilt import BaremetalSettings, OutscaleSettings, vm_type
 from .storage import Bucket, Network, ObjectStorage
 from .platform import Platform
+from .mirror import Mirror
 from .slurm import slurm_problems
 from .teams import Team
 from dataclasses import replace
@@ -49,6 +50,8 @@ class StackConfig(_Model):
     budget_enforced: bool = False
     policy: Policy = Field(default=Policy(), validate_default=True)  # checked against platform.image_registry
     state: StateSettings = StateSettings()
+    mirror: Optional[Mirror] = None  # an in-country mirror of every image and chart (docs/supply-chain.md)
+    mirror_password: Optional[SecretStr] = None
 
     @field_validator("provider")
     @classmethod
@@ -94,7 +97,12 @@ class StackConfig(_Model):
     def _secret(cls, v: Optional[SecretStr], info: ValidationInfo) -> Optional[SecretStr]:
         if v is None:
             return v
-        _only_for(info.field_name, ("existing", "baremetal", "outscale"), info)
+        if info.field_name == "mirror_password":
+            mirror = info.data.get("mirror")
+            if "mirror" in info.data and (mirror is None or not mirror.username):
+                raise ValueError("is the password of mirror.username: set mirror (registry, username) too, or remove it")
+        else:
+            _only_for(info.field_name, ("existing", "baremetal", "outscale"), info)
         secret_keys = (info.context or {}).get("secret_keys")
         if secret_keys is not None and info.field_name not in secret_keys:
             raise ValueError(
@@ -277,7 +285,8 @@ class StackConfig(_Model):
 
     def policy_settings(self) -> Settings:
         """The policy rules' settings for this stack (``policy:``, and ``budget_enforced``)."""
-        return self.policy.settings(budget_enforced=self.budget_enforced)
+        settings = self.policy.settings(budget_enforced=self.budget_enforced)
+        return replace(settings, mirror=self.mirror.base) if self.mirror else settings
 
     @property
     def ovh_plan(self) -> Optional[str]:

@@ -57,6 +57,8 @@ class Settings:
     required_labels: tuple[str, ...] = ("owner", "team", "cost-centre")
     levels: dict[str, str] = field(default_factory=dict)
     exceptions: dict[str, str] = field(default_factory=dict)
+    # with ``mirror:`` set, ``registry/prefix/``: every image must come from there (images-from-mirror)
+    mirror: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ def settings_from(config: Mapping[str, Any]) -> Settings:
         allowed_providers=tuple(config.get("allowed_providers", defaults.allowed_providers)),
         secnumcloud_only=bool(config.get("secnumcloud_only", defaults.secnumcloud_only)),
         required_labels=tuple(config.get("required_labels", defaults.required_labels)),
+        mirror=config.get("mirror", defaults.mirror),
     )
 
 
@@ -28,4 +29,6 @@ def pack_config(settings: Settings) -> dict[str, Any]:
         "secnumcloud_only": settings.secnumcloud_only,
         "required_labels": list(settings.required_labels),
     }
+    if settings.mirror is not None:  # only where set: the pack configuration of other stacks is unchanged
+        shared["mirror"] = settings.mirror
     return {rule.id: {"enforcementLevel": settings.levels.get(rule.id, rule.default_level), **shared} for rule in RULES}

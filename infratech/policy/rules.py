@@ -12,6 +12,8 @@ from typing import Any, Iterator, Optional
 
 from .. import catalog as _catalog
 from .. import imageref
+from ..mirror import table as mirror_table
+from ..mirror.refs import image_refs
 from ..state import ABROAD_SECRETS, SECRETS_PROVIDERS
 from .model import COMPUTED, Resource, Rule, Settings, Stack, walk
 from .network import api_restricted, deployer_reaches_api, no_open_admin_ingress
@@ -282,6 +284,29 @@ def no_latest_images(res: Resource, settings: Settings) -> list[str]:
     return problems
 
 
+def images_from_mirror(res: Resource, settings: Settings) -> list[str]:
+    """With ``mirror:`` set, every image a Kubernetes resource or a chart's values name is the mirror's."""
+    if res.package != "kubernetes" or not settings.mirror:
+        return []
+    release = res.type == "kubernetes:helm.sh/v3:Release"
+    props = res.props.get("values") if release else res.props
+    props = props if isinstance(props, dict) else {}
+    problems = []
+    refs = image_refs(props)
+    for path, ref in refs:
+        if _known(ref) and "{{" not in ref and not ref.startswith(settings.mirror):
+            problems.append(f"{res.label()}: {path} {ref!r} is pulled from {ref.split('/', 1)[0]}, not the mirror {settings.mirror}")
+    # an image the chart runs by default, left unset, would come from upstream: the table names them
+    chart = res.props.get("chart") if release else None
+    entry = mirror_table.CHARTS.get(chart.rstrip("/").rsplit("/", 1)[-1]) if isinstance(chart, str) else None
+    if entry is not None:
+        named = {path for path, _ in refs}
+        for node in entry.nodes:
+            if node.path not in named:
+                problems.append(f"{res.label()}: {node.path} is not set, so the chart's default image from upstream runs")
+    return problems
+
+
 # -- the registry ----------------------------------------------------------------------------------
 SNC = "SecNumCloud 3.2 §19.2 (data location in the EU, administration from the EU)"
 RULES: tuple[Rule, ...] = (
@@ -345,6 +370,11 @@ RULES: tuple[Rule, ...] = (
          "supply chain: what the cluster runs is the image built and tested here, held in the stack's area", "stack",
          images_in_stack_registry, default_level="advisory",
          pack_limitation="policy packs do not see stack outputs; infratech plan checks this rule"),
+    Rule("images-from-mirror", "With mirror: set, every image the platform declares comes from the mirror.",
+         "Run `infratech mirror list STACK`; add the image's chart to infratech/mirror/table.py so the program mirrors it, "
+         "or set the image in the platform's values from the mirror.",
+         "supply chain: an air-gapped or in-country deployment pulls from nowhere else", "resource", images_from_mirror,
+         active=lambda settings: settings.mirror is not None),
     Rule("budget", "The stack's monthly cost at max nodes is within budget_eur_per_month.",
          "Raise the budget, lower max_nodes, or choose cheaper flavours (infratech cost compare).",
          "the stack's own budget", "stack", budget, default_level="advisory",

@@ -69,8 +69,14 @@ def with_props(r: Resource, **props) -> Resource:
     return Resource(r.type, r.name, r.urn, {**r.props, **props}, r.dependencies)
 
 
+MIRROR = "registry.example.fr/mirror/"
+# rules that judge nothing unless a stack turns them on: their cases run with it on
+RULE_SETTINGS = {"images-from-mirror": Settings(mirror=MIRROR)}
+
+
 def violations(rule_id: str, target, settings: Settings = FR) -> list[str]:
     rule = BY_ID[rule_id]
+    settings = RULE_SETTINGS.get(rule_id, settings)
     if rule.scope == "stack":
         return rule.check(target if isinstance(target, Stack) else stack(target, outputs=OUTPUTS, settings=settings))
     return rule.check(target, settings)
@@ -243,6 +249,14 @@ CASES = {
         [("no registry of the stack's own", stack(RUNTIME, outputs=OUTPUTS)),
          ("an image from another registry", stack(runtime("ghcr.io/infratech-souveraine/llm-train:0.1.0"),
                                                   outputs={**OUTPUTS, "image_registry": "rg.fr-par.scw.cloud/infratech-souveraine"}))],
+    ),
+    "images-from-mirror": (
+        with_props(RELEASE, values={"controllerManager": {"manager": {"image": {
+            "repository": f"{MIRROR}registry.k8s.io/kueue/kueue", "tag": "v0.19.2"}}}}),
+        [("a chart image from upstream", with_props(RELEASE, values={"controllerManager": {"manager": {"image": {
+            "repository": "registry.k8s.io/kueue/kueue", "tag": "v0.19.2"}}}})),
+         ("a chart image left at its upstream default", RELEASE),
+         ("a container image from upstream", runtime("ghcr.io/infratech-souveraine/llm-train:0.1.0"))],
     ),
     "budget": (
         stack(outputs={"costs": {"budget": {"state": "within"}}}),

@@ -177,15 +177,20 @@ def _registration_without_engine_metadata():
         gc.unfreeze()
 
 
-def record(project: Project, stack: str, behaviour: Optional[mocks.Mocks] = None) -> Recording:
+def record(project: Project, stack: str, behaviour: Optional[mocks.Mocks] = None,
+           secret_overrides: Optional[dict[str, str]] = None) -> Recording:
     """Run ``project``'s program for ``stack`` under mocks and return what it declared.
 
     ``behaviour``: what the providers answer; by default a preview's (outputs echo the inputs,
     ids unknown). Tests pass stand-ins that answer with ids and outputs, to follow values the
     program derives from them. Raises whatever the program raises (``StackConfigError`` for a
-    bad stack file).
+    bad stack file). ``secret_overrides``: secret config values laid over the stack file's (the
+    platform phase of a self-built stack is planned with a stand-in kubeconfig, as after bootstrap).
     """
     config, secret_keys = read_stack_config(project, stack)
+    if secret_overrides:
+        config = {**config, **secret_overrides}
+        secret_keys = sorted(set(secret_keys) | set(secret_overrides))
     with _LOCK:
         settings.ROOT.set(None)
         monitor = _RecordingMonitor(behaviour)

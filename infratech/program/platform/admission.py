@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ...config import StackConfig
+from ...mirror.refs import mirror_ref
 from ...policy.admission import documents
 from .base import MANAGED_BY, child_opts
 
@@ -23,7 +24,10 @@ class Admission(pulumi.ComponentResource):
     def __init__(self, name: str, cfg: StackConfig, provider, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("infratech:platform:Admission", name, None, opts)
         policies: dict[str, pulumi.Resource] = {}
-        for doc in documents(cfg.policy.allowed_registries):
+        allowed = cfg.policy.allowed_registries
+        if cfg.mirror:  # team pods pull the mirror's copies of the allowed registries, nothing else
+            allowed = tuple(dict.fromkeys(mirror_ref(p, cfg.mirror.registry, cfg.mirror.prefix) for p in allowed))
+        for doc in documents(allowed):
             meta = {**doc["metadata"], "labels": {**MANAGED_BY, **doc["metadata"].get("labels", {})}}
             if doc["kind"] == "ValidatingAdmissionPolicy":
                 policies[meta["name"]] = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(

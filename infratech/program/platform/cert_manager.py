@@ -20,4 +20,4 @@ def install(cfg: StackConfig, provider, parent: pulumi.Resource, component: str)
     """cert-manager's namespace and release, children of ``parent``; the release is returned."""
     pin = PINS["cert-manager"]
     ns = Namespace(pin.namespace, provider, parent, labels={"infratech.io/component": component})
-    return release(pin, cert_manager_values(cfg), child_opts(parent, provider, depends_on=[ns.resource]))
+    return release(pin, cert_manager_values(cfg), child_opts(parent, provider, depends_on=[ns.resource]), mirror=cfg.mirror)

@@ -13,6 +13,9 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ...config.mirror import Mirror
+from ...mirror.refs import chart_source, mirror_values
+
 
 @dataclass(frozen=True)
 class ChartPin:
@@ -56,15 +59,23 @@ def release(
     values: Any,
     opts: pulumi.ResourceOptions,
     name: Optional[str] = None,
+    mirror: Optional[Mirror] = None,
 ) -> k8s.helm.v3.Release:
     """A Helm release of a pinned chart into its namespace (created beforehand by the caller, so
-    that its labels, such as Pod Security, are ours). Atomic: a failed install or upgrade rolls back."""
+    that its labels, such as Pod Security, are ours). Atomic: a failed install or upgrade rolls back.
+    With ``mirror`` (the stack's ``mirror:``), every image the chart runs is the mirror's and the
+    chart comes from the mirror's OCI chart repository where one is given."""
+    chart, repo = pin.chart, pin.repo
+    if mirror is not None:
+        values = mirror_values(pin.key, pin.version, values, mirror.registry, mirror.prefix)
+        if mirror.chart_repository:
+            chart, repo = chart_source(mirror.chart_repository, pin.key), None
     return k8s.helm.v3.Release(
         name or pin.key,
         name=pin.key,
-        chart=pin.chart,
+        chart=chart,
         version=pin.version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo) if pin.repo else None,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
         namespace=pin.namespace,
         create_namespace=False,
         values=values,

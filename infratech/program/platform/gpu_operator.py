@@ -125,5 +125,6 @@ class GpuStack(pulumi.ComponentResource):
         super().__init__("infratech:platform:GpuStack", name, None, opts)
         pin = PINS["gpu-operator"]
         ns = Namespace(pin.namespace, provider, self, pod_security="privileged", labels={"infratech.io/component": "gpu"})
-        self.release = release(pin, operator_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource, *after]))
+        self.release = release(pin, operator_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource, *after]),
+                               mirror=cfg.mirror)
         self.register_outputs({"chart": pin.version})

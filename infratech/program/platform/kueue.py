@@ -185,7 +185,7 @@ class Queues(pulumi.ComponentResource):
         super().__init__("infratech:platform:Queues", name, None, opts)
         pin = PINS["kueue"]
         ns = Namespace(pin.namespace, provider, self, labels={"infratech.io/component": "queues"})
-        kueue = release(pin, kueue_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource, *after]))
+        kueue = release(pin, kueue_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource, *after]), mirror=cfg.mirror)
         after = child_opts(self, provider, depends_on=[kueue])  # the CRDs come with the chart
 
         models = sorted({p.gpu_model for p in kueue_pools(cluster) if p.gpu_model})

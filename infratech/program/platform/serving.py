@@ -63,7 +63,7 @@ class Serving(pulumi.ComponentResource):
             self._network_policies(cfg, cluster, provider, ns)
         keda_pin = PINS["keda"]
         keda_ns = Namespace(keda_pin.namespace, provider, self, labels={"infratech.io/component": "serving"})
-        release(keda_pin, keda_values(cfg), child_opts(self, provider, depends_on=[keda_ns.resource, *after]))
+        release(keda_pin, keda_values(cfg), child_opts(self, provider, depends_on=[keda_ns.resource, *after]), mirror=cfg.mirror)
         cert_manager = self.cert_manager = cert_manager_install(cfg, provider, self, "serving")
         after = child_opts(self, provider, depends_on=[cert_manager])
 

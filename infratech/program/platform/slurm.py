@@ -181,9 +181,11 @@ class Slurm(pulumi.ComponentResource):
         ns = Namespace(slurm_pin.namespace, provider, self, pod_security="privileged", labels={"infratech.io/component": "slurm"})
         # the same Secret as in the team namespaces: jobs read and write the same buckets
         object_store_secret("slurm-object-store", cluster, ns.name, child_opts(self, provider, depends_on=[ns.resource]))
-        self.crds = release(crds_pin, {}, child_opts(self, provider, depends_on=[slinky.resource]))
+        self.crds = release(crds_pin, {}, child_opts(self, provider, depends_on=[slinky.resource]), mirror=cfg.mirror)
         self.operator = release(
-            operator_pin, operator_values(cfg), child_opts(self, provider, depends_on=[slinky.resource, self.crds, cert_manager_release])
+            operator_pin, operator_values(cfg), child_opts(self, provider, depends_on=[slinky.resource, self.crds, cert_manager_release]),
+            mirror=cfg.mirror,
         )
-        self.slurm = release(slurm_pin, slurm_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource, self.operator]))
+        self.slurm = release(slurm_pin, slurm_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource, self.operator]),
+                             mirror=cfg.mirror)
         self.register_outputs({"charts": {p.key: p.version for p in (crds_pin, operator_pin, slurm_pin)}})

@@ -160,7 +160,7 @@ class Storage(pulumi.ComponentResource):
         values = csi_s3_values(cluster)
         self.datasets_claims: dict[str, str] = {}
         if values is not None:
-            csi_s3 = release(PINS["csi-s3"], values, child_opts(self, provider))
+            csi_s3 = release(PINS["csi-s3"], values, child_opts(self, provider), mirror=cfg.mirror)
             self.classes.append(DATASETS_CLASS)
             bucket = values["storageClass"]["singleBucket"]
             readonly = self._readonly_secret(cluster, values["secret"], provider, csi_s3)

@@ -14,6 +14,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ...mirror.refs import mirror_ref
 from ...config import StackConfig
 from .base import Namespace, child_opts, meta
 from .charts import PINS, release
@@ -48,7 +49,8 @@ def runtime_spec(cfg: StackConfig) -> dict[str, Any]:
     image; Trainer sets the ``PET_*`` variables torchrun reads, the TrainJob gives the command."""
     container = {
         "name": "node",
-        "image": cfg.platform.training_image,
+        "image": mirror_ref(cfg.platform.training_image, cfg.mirror.registry, cfg.mirror.prefix) if cfg.mirror
+        else cfg.platform.training_image,
         "env": NCCL_ENV,
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
         "securityContext": {
@@ -88,9 +90,9 @@ class Training(pulumi.ComponentResource):
         super().__init__("infratech:platform:Training", name, None, opts)
         jobset_pin, trainer_pin = PINS["jobset"], PINS["kubeflow-trainer"]
         jobset_ns = Namespace(jobset_pin.namespace, provider, self, labels={"infratech.io/component": "training"})
-        jobset = release(jobset_pin, jobset_values(), child_opts(self, provider, depends_on=[jobset_ns.resource]))
+        jobset = release(jobset_pin, jobset_values(), child_opts(self, provider, depends_on=[jobset_ns.resource]), mirror=cfg.mirror)
         trainer_ns = Namespace(trainer_pin.namespace, provider, self, labels={"infratech.io/component": "training"})
-        trainer = release(trainer_pin, trainer_values(), child_opts(self, provider, depends_on=[trainer_ns.resource, jobset]))
+        trainer = release(trainer_pin, trainer_values(), child_opts(self, provider, depends_on=[trainer_ns.resource, jobset]), mirror=cfg.mirror)
         k8s.apiextensions.CustomResource(
             "runtime-torch",
             api_version="trainer.kubeflow.org/v1alpha1",

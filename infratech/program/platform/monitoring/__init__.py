@@ -90,7 +90,8 @@ class Monitoring(pulumi.ComponentResource):
             string_data={"admin-user": "admin", "admin-password": password.result},
             opts=child_opts(self, provider, depends_on=[ns.resource]),
         )
-        self.release = stack = release(pin, prometheus_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource, admin]))
+        self.release = stack = release(pin, prometheus_values(cfg, cluster), child_opts(self, provider, depends_on=[ns.resource, admin]),
+                                     mirror=cfg.mirror)
         for file_name, text in dashboards().items():
             json.loads(text)  # a broken file fails here, not in Grafana
             stem = file_name.removesuffix(".json")

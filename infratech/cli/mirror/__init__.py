@@ -1,0 +1,1 @@
+"""Supply chain: what a stack pulls (``infratech mirror list``)."""
