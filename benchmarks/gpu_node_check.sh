@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # What only a GPU proves, for a GPU machine (e.g. the H200 device machine, or a new node before
 # admission): the driver is loaded, nvidia-smi's XML is what roles/gpu_health parses, DCGM and
-# NCCL (when installed) run, and the gate's verdict on this very machine.
+# NCCL (when installed) run, and the health check's verdict on this very machine.
 #
 #   bash benchmarks/gpu_node_check.sh [OUT_DIR]        (OUT_DIR default: build/gpu-node-check)
 #   EXPECTED_GPUS=8 DCGM_LEVEL=1 NCCL_MIN_BUSBW=390 bash benchmarks/gpu_node_check.sh
 #
-# Writes the raw tool outputs and verdict.json to OUT_DIR; exits 0 when the gate passes, 1 when it
+# Writes the raw tool outputs and verdict.json to OUT_DIR; exits 0 when the health check passes, 1 when it
 # does not (reasons printed), 2 when no NVIDIA driver is loaded.
 set -uo pipefail
 cd "$(dirname "$0")/.."

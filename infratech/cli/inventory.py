@@ -30,7 +30,7 @@ import yaml
 from ..config.common import SELF_BUILT_PROVIDERS
 from ..policy.model import COMPUTED
 
-GATE_TAINT = "infratech.io/unhealthy=true:NoSchedule"
+HEALTH_TAINT = "infratech.io/unhealthy=true:NoSchedule"
 TOKEN_LOOKUP = "{{ lookup('ansible.builtin.env', 'RKE2_TOKEN') }}"
 
 
@@ -54,8 +54,8 @@ def _pool_vars(pool: dict) -> dict[str, Any]:
         out.update({
             "infratech_gpu_model": pool.get("gpu_model"),
             "gpu_health_expected_gpu_count": gpus,
-            # GPU nodes register with the gate's taint; gpu_health removes it once the node passes
-            "rke2_node_taints": taints + [GATE_TAINT],
+            # GPU nodes register with the health check's taint; gpu_health removes it once the node passes
+            "rke2_node_taints": taints + [HEALTH_TAINT],
             "base_firewall_profile": "rke2_agent",
         })
     else:

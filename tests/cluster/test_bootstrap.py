@@ -69,7 +69,7 @@ def test_each_host_has_the_rke2_config_of_its_pool(site, converged, name):
     assert config["node-label"], f"pool {pool['name']} has no labels in the stack's outputs"
     taints = [f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in pool["taints"]]
     if pool["gpus_per_node"]:
-        # GPU nodes register with the health gate's taint as well
+        # GPU nodes register with the health check's taint as well
         assert config["node-taint"] == [*taints, "infratech.io/unhealthy=true:NoSchedule"]
         assert "nvidia.com/gpu=present:NoSchedule" in config["node-taint"]
     else:

@@ -1,4 +1,4 @@
-"""The admission gate's parsers and verdict on recorded tool output, and the scratch disk choice.
+"""The node health check's parsers and verdict on recorded tool output, and the scratch disk choice.
 
 What needs a real GPU (driver loaded, DCGM, NCCL) runs in benchmarks/gpu_node_check.sh on a GPU
 machine; these tests pin how its output is read and judged.

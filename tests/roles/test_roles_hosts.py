@@ -2,7 +2,7 @@
 
 gpu-a: each role converges, then converges again with changed=0; host state is asserted with
 testinfra; the containerd configuration survives a simulated GPU-operator edit; the whole
-gpu_node.yml play is then a no-op; the health gate fails an unhealthy node and keeps its taint.
+gpu_node.yml play is then a no-op; the health check fails an unhealthy node and keeps its taint.
 gpu-b: a --check run on the fresh host, then a run killed half-way that converges when re-run.
 """
 
@@ -436,7 +436,7 @@ def test_gate_fails_an_unhealthy_node_and_keeps_its_taint(play, prepared, a, rep
         prepared.ssh("gpu-a", "echo infratech.io/unhealthy > /var/lib/infratech-test-double/taints")
         res = play(ROOT / "playbooks/validate.yml", limit="gpu-a")
         assert res.rc != 0
-        assert "failed the GPU health gate" in res.output
+        assert "failed the GPU health check" in res.output
         assert "GPU count 7, expected 8" in res.output
         assert "row remapping failed" in res.output and "persistence mode is Disabled" in res.output
         assert "dcgmi diag Persistence Mode failed" in res.output
@@ -455,7 +455,7 @@ def test_a_missing_tool_is_a_reason_of_the_gate_not_a_module_crash(play, prepare
     res = play(ROOT / "playbooks/validate.yml", limit="gpu-a",
                extra_vars={"gpu_health_dcgmi": "/usr/bin/no-such-dcgmi", "gpu_health_dcgm_install": False})
     assert res.rc != 0
-    assert "failed the GPU health gate" in res.output
+    assert "failed the GPU health check" in res.output
     assert "/usr/bin/no-such-dcgmi is not installed or not on PATH" in res.output
     report = json.loads(a.file("/var/lib/infratech/gpu_health.json").content_string)
     assert report["healthy"] is False and report["tools"]["/usr/bin/no-such-dcgmi"] == "not found"
@@ -484,7 +484,7 @@ def test_an_xid_of_the_previous_boot_fails_the_gate(play, prepared, a):
         # what the gate read before: journalctl -k, which implies -b (this boot only)
         assert "Xid" not in a.run("journalctl -k --no-pager -q --since=-24h").stdout
         res = play(ROOT / "playbooks/validate.yml", limit="gpu-a")
-        assert res.rc != 0 and "failed the GPU health gate" in res.output, res.output[-3000:]
+        assert res.rc != 0 and "failed the GPU health check" in res.output, res.output[-3000:]
         assert "XID 79 on PCI:0000:5d:00" in res.output and "earlier boot" in res.output, res.output[-3000:]
         report = json.loads(a.file("/var/lib/infratech/gpu_health.json").content_string)
         assert [(e["xid"], e["boot"]) for e in report["xid_events"]] == [(79, "earlier")]
@@ -495,12 +495,12 @@ def test_an_xid_of_the_previous_boot_fails_the_gate(play, prepared, a):
 
 
 def test_handlers_of_a_run_that_fails_the_gate_still_run(play, prepared, a):
-    # a change that notifies a restart, then the gate fails the play: the restart must not be lost
+    # a change that notifies a restart, then the health check fails the play: the restart must not be lost
     before = a.run("systemctl show -p MainPID --value rke2-agent").stdout.strip()
     _recordings(prepared, dcgm="dcgmi-diag-r1.fail.json")
     try:
         res = play(GPU_NODE, limit="gpu-a", extra_vars={"rke2_node_labels": ["infratech.io/handler-test=1"]})
-        assert res.rc != 0 and "failed the GPU health gate" in res.output
+        assert res.rc != 0 and "failed the GPU health check" in res.output
         assert "RUNNING HANDLER [rke2_node : Restart RKE2]" in res.output
         after = a.run("systemctl show -p MainPID --value rke2-agent").stdout.strip()
         assert after != before and after != "0", "RKE2 was not restarted with its new configuration"

@@ -31,7 +31,7 @@ PHASES: tuple[PhaseSpec, ...] = (
               ("webhooks answering", "DCGM metrics in Prometheus",
                "each admission policy denying a bad pod in a server-side dry run"), 5, True),
     PhaseSpec("gpu-health", "GPU health of every GPU node", (),
-              ("the node roles' GPU gate on self-built nodes", "a DCGM diagnostic Job on each GPU node of a managed pool"),
+              ("the node roles' GPU health check on self-built nodes", "a DCGM diagnostic Job on each GPU node of a managed pool"),
               0, True),
     PhaseSpec("work", "the tiny training (examples/jobs/train-tiny.yaml) through `infratech submit train`",
               ("the TrainJob applied", "its Workload admitted by Kueue on a ClusterQueue", "the job finished successfully"),

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: InfraTech Souveraine contributors; Apache-2.0
-"""Ansible module: the GPU admission gate's probes and verdict (read-only, check-mode safe).
+"""Ansible module: the GPU node health check's probes and verdict (read-only, check-mode safe).
 
 The parsers are plain functions so that tests feed them recorded tool output.
 """
@@ -19,7 +19,7 @@ options:
   expected_gpu_count: {type: int, required: true, description: GPUs the node must show.}
   require_persistence_mode: {type: bool, default: true, description: Every GPU must have persistence mode on.}
   xid_window_hours: {type: int, default: 24, description: How far back kernel XID errors count, across reboots.}
-  xid_ignore: {type: list, elements: int, default: [], description: XID codes that do not fail the gate.}
+  xid_ignore: {type: list, elements: int, default: [], description: XID codes that do not fail the health check.}
   dcgm_level: {type: int, default: 1, choices: [0, 1, 2, 3, 4], description: dcgmi diag run level; 0 skips it.}
   nccl_command: {type: str, default: "", description: NCCL all_reduce_perf command; empty skips it.}
   nccl_min_busbw_gbps: {type: float, default: 0.0, description: Minimum bus bandwidth at the largest message size.}
@@ -30,7 +30,7 @@ author: InfraTech Souveraine
 """
 
 RETURN = r"""
-healthy: {description: Whether the node passes the gate., type: bool, returned: always}
+healthy: {description: Whether the node passes the health check., type: bool, returned: always}
 reasons: {description: Why it does not pass, one line each., type: list, elements: str, returned: always}
 report: {description: Everything measured., type: dict, returned: always}
 """
