@@ -47,6 +47,7 @@ def _free_port() -> int:
 
 def _chart_steps() -> tuple[list[str], list[str]]:
     """The init step's and the server's argv as charts/llm-serve renders them, /models at /work/models."""
+    sys.path.insert(0, str(ROOT / "tests" / "charts"))  # the chart tests' harness, also when run alone
     from chart_harness import CHARTS_DIR, one, rendered
 
     d = one(rendered("llm-serve", CHARTS_DIR / "llm-serve" / "ci" / "01-gateway-values.yaml", namespace="serving"),
@@ -82,7 +83,8 @@ def test_the_serving_image_runs_the_charts_steps_and_answers_through_the_openai_
     fetched = run_in_image(serve_image["ref"], fetch, binds=(f"{shared_work}:/work",), capture_output=True, text=True,
                            timeout=300, env={"AWS_ENDPOINT_URL": "file:///work/store", "S3_BUCKET_CHECKPOINTS": "ckpt"})
     assert fetched.returncode == 0, fetched.stdout[-2000:] + fetched.stderr[-2000:]
-    assert "all sha256-verified" in fetched.stderr
+    # systemd-nspawn hands the payload's two streams to the caller as one (its stdout): read both
+    assert "all sha256-verified" in fetched.stdout + fetched.stderr, fetched.stdout[-2000:] + fetched.stderr[-2000:]
 
     port, key = _free_port(), secrets.token_hex(16)
     # no GPU here: the CPU profile in place of the rendered GPU one, loopback and a free port
