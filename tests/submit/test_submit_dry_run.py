@@ -190,7 +190,9 @@ def test_submission_should_apply_every_object_dependencies_first(project, plan_o
     code, out, err = submit(project, ["submit", "serve", str(EXAMPLES / "serve-tiny.yaml"), "--outputs", "plan"], capsys, cluster)
     assert code == 0, err
     kinds = [obj["kind"] for obj, _ in cluster.applied]
-    assert kinds == ["Service", "NetworkPolicy", "PodDisruptionBudget", "ServiceMonitor", "Deployment", "ScaledObject"]
+    # no NetworkPolicy: the chart's is off by default, the platform's own apply in `serving` (team
+    # members may not create NetworkPolicies there, which would add to and reopen the default-deny)
+    assert kinds == ["Service", "PodDisruptionBudget", "ServiceMonitor", "Deployment", "ScaledObject"]
     assert all(dry is False for _, dry in cluster.applied)
     assert "Deployment/tiny applied" in out
 
