@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from docsection import write_section  # beside this file
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "workloads"))  # the S3 stand-in the tests use
@@ -131,15 +133,6 @@ def report(res: dict) -> tuple[str, bool]:
     return "\n".join(lines), ok
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN.split(" (")[0] in text and END in text:
-        text = text[: text.index(BEGIN.split(" (")[0])] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=200, help="training steps (default 200)")
@@ -154,7 +147,7 @@ def main(argv=None) -> int:
     section, ok = report(res)
     print(section)
     if args.out:
-        write_section(args.out, section)
+        write_section(args.out, section, BEGIN, END)
     return 0 if ok or not args.strict else 1
 
 

@@ -33,6 +33,8 @@ from infratech.cli.plan import record  # noqa: E402
 from infratech.cli.stacks import find_project, stack_config  # noqa: E402
 from test_mirror_sync import MULTI_ARCH, write_layout  # noqa: E402
 
+from docsection import write_section  # noqa: E402  beside this file
+
 BEGIN, END = "<!-- mirror_sync:begin (written by benchmarks/mirror_sync.py --out) -->", "<!-- mirror_sync:end -->"
 
 
@@ -141,15 +143,6 @@ def report(res: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN.split(" (")[0] in text and END in text:
-        text = text[: text.index(BEGIN.split(" (")[0])] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stack", default="ovh-gra11")
@@ -160,7 +153,7 @@ def main(argv=None) -> int:
     section = report(measure(args))
     print(section)
     if args.out:
-        write_section(args.out, section)
+        write_section(args.out, section, BEGIN, END)
     return 0
 
 

@@ -34,6 +34,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from docsection import write_section  # beside this file
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -129,15 +131,6 @@ def report(res: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN.split(" (")[0] in text and END in text:
-        text = text[: text.index(BEGIN.split(" (")[0])] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size-mb", type=int, default=1024, help="file size in MiB (default 1024)")
@@ -147,7 +140,7 @@ def main(argv=None) -> int:
     section = report(measure(args))
     print(section)
     if args.out:
-        write_section(args.out, section)
+        write_section(args.out, section, BEGIN, END)
     return 0
 
 
