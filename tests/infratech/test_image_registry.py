@@ -10,7 +10,7 @@ from infratech.config import Platform
 from infratech.images import spec
 from infratech.policy.evaluate import evaluate
 from infratech.policy.evaluate import resources_from_recording
-from infratech.policy.model import Settings, Stack
+from infratech.policy.model import Settings, Stack, walk
 
 # OVHcloud Managed Private Registry (Harbor): <id>.<region>.container-registry.ovh.net/<project>
 OVH_MPR = "x1y2z3ab.gra7.container-registry.ovh.net/infratech-souveraine"
@@ -25,22 +25,8 @@ def test_the_training_image_defaults_to_the_stacks_own_registry(registry):
 
 
 def runtime_images(rec) -> set[str]:
-    found = set()
-
-    def walk(value):
-        if isinstance(value, dict):
-            if isinstance(value.get("image"), str):
-                found.add(value["image"])
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    for r in rec.resources:
-        if r.type == RUNTIME:
-            walk(r.inputs)
-    return found
+    return {v for r in rec.resources if r.type == RUNTIME for path, v in walk(r.inputs)
+            if isinstance(v, str) and (path == "image" or path.endswith(".image"))}
 
 
 def verdict(rec):

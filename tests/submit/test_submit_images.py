@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from infratech.cli.submit import cli, images, models, render
+from infratech.policy.model import walk
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "jobs"
@@ -32,21 +33,8 @@ def submit(project, argv, capsys):
 
 def images_run(manifests: str) -> set[str]:
     """Every ``image`` of the rendered objects (containers, init containers, a TrainJob's trainer)."""
-    found = set()
-
-    def walk(value):
-        if isinstance(value, dict):
-            if isinstance(value.get("image"), str):
-                found.add(value["image"])
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    for obj in render.documents(manifests):
-        walk(obj)
-    return found
+    return {v for obj in render.documents(manifests) for path, v in walk(obj)
+            if isinstance(v, str) and (path == "image" or path.endswith(".image"))}
 
 
 def test_a_gpu_training_job_runs_the_built_cuda_image_by_digest_and_says_it_comes_from_abroad(project, default_plan, built_images, capsys):
